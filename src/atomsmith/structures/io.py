@@ -159,6 +159,11 @@ def _read_ase(path: Path, fmt: str, source: str) -> list[Crystal]:
     for k, atoms in enumerate(frames):
         if atoms.cell.rank < 3:
             raise errors.MalformedFileError(f"{source}: frame {k} has no 3D cell (Lattice=... missing)")
+        shapes = atoms.info.pop(_EXTXYZ_SHAPES_KEY, None)
+        if isinstance(shapes, dict):  # undo the flattening done by to_extxyz
+            for key, shape in shapes.items():
+                if key in atoms.arrays:
+                    atoms.arrays[key] = atoms.arrays[key].reshape(len(atoms), *shape)
         try:
             out.append(from_ase(atoms))
         except errors.StructureError as exc:
@@ -218,11 +223,40 @@ def to_poscar(crystal: Crystal) -> str:
     return Poscar(to_pymatgen(crystal), sort_structure=False).get_str(significant_figures=12)
 
 
+#: extxyz comment key holding the shapes of site properties flattened to columns (e.g. Born charges [n, 3, 3]).
+_EXTXYZ_SHAPES_KEY = "atomsmith_site_shapes"
+
+
+def _extxyz_atoms(crystal: Crystal):
+    """ase Atoms ready for the extxyz writer, which only takes [n] and [n, k] per-atom arrays and turns
+    numeric-looking strings (``material_id=6334``) into numbers when read back."""
+    import json
+
+    from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
+
+    atoms = to_ase(crystal)
+    shapes = {}
+    for key, value in crystal.site_properties.items():
+        value = np.asarray(value)
+        if value.ndim > 2:
+            shapes[key] = list(value.shape[1:])
+            atoms.arrays[key] = value.reshape(len(value), -1)
+    if shapes:
+        atoms.info[_EXTXYZ_SHAPES_KEY] = shapes  # written as _JSON {...}, read back as a dict
+    for key, value in crystal.properties.items():
+        if not isinstance(value, str):
+            continue
+        parsed = key_val_str_to_dict(key_val_dict_to_str({key: value})).get(key)
+        if not (isinstance(parsed, str) and parsed == value):
+            atoms.info[key] = "_JSON " + json.dumps(value)  # read back as exactly this string
+    return atoms
+
+
 def to_extxyz(crystals: Iterable[Crystal]) -> str:
     import ase.io
 
     buffer = _io.StringIO()
-    ase.io.write(buffer, [to_ase(c) for c in crystals], format="extxyz")
+    ase.io.write(buffer, [_extxyz_atoms(c) for c in crystals], format="extxyz")
     return buffer.getvalue()
 
 
