@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
@@ -50,14 +51,16 @@ def parse_cif(text: str, source: str = "<string>") -> list[Crystal]:
     if "_cell_length_a" not in text or "_atom_site_fract_x" not in text and "_atom_site_Cartn_x" not in text:
         raise errors.MalformedFileError(
             f"{source}: not a complete CIF (missing cell lengths or atom-site coordinates; truncated file?)")
+    _check_cif_atom_sites(text, source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            parser = CifParser(_io.StringIO(text), occupancy_tolerance=1.0)
+            parser = CifParser.from_str(text, occupancy_tolerance=1.0)
             structures = parser.parse_structures(primitive=False, on_error="raise")
         except errors.StructureError:
             raise
         except Exception as exc:  # noqa: BLE001 - pymatgen raises many types; report them as one
+            caught = [w for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
             detail = "; ".join(str(w.message) for w in caught[:3])
             raise errors.MalformedFileError(f"{source}: could not parse CIF: {exc}. {detail}".strip()) from exc
     if not structures:
@@ -75,32 +78,126 @@ def parse_cif(text: str, source: str = "<string>") -> list[Crystal]:
     return out
 
 
-def _check_cif_species(text: str, source: str) -> None:
-    """pymatgen silently maps some unknown symbols to dummy species; name them instead."""
+_CIF_TOKEN = re.compile(r"""'[^']*'(?=\s|$)|"[^"]*"(?=\s|$)|\S+""")
+_FORMULA_TERM = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
+
+
+def _cif_tokens(line: str) -> list[str]:
+    return [t[1:-1] if t[:1] in "'\"" and len(t) > 1 else t for t in _CIF_TOKEN.findall(line)]
+
+
+def _cif_blocks(text: str) -> list[list[tuple[int, str]]]:
+    """Lines (1-based number, stripped text) of each ``data_`` block, comments and blank lines dropped."""
+    blocks: list[list[tuple[int, str]]] = [[]]
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.lower().startswith("data_"):
+            blocks.append([])
+        blocks[-1].append((number, line))
+    return [b for b in blocks if b]
+
+
+def _cif_loops(block: list[tuple[int, str]]):
+    """Yield ``(header, values)`` for each ``loop_``: tag names (lower case) and ``(token, line number)`` values.
+
+    Loops holding semicolon text fields are skipped (they need a full CIF parser; pymatgen handles them).
+    """
+    i = 0
+    while i < len(block):
+        if block[i][1].lower() != "loop_":
+            i += 1
+            continue
+        i += 1
+        header = []
+        while i < len(block) and block[i][1].startswith("_"):
+            header.append(block[i][1].split()[0].lower())
+            i += 1
+        values, text_field = [], False
+        while i < len(block) and not block[i][1].startswith("_") and block[i][1].lower() != "loop_" \
+                and not block[i][1].lower().startswith("data_"):
+            text_field |= block[i][1].startswith(";")
+            values.extend((token, block[i][0]) for token in _cif_tokens(block[i][1]))
+            i += 1
+        if header and not text_field:
+            yield header, values
+
+
+def _check_cif_atom_sites(text: str, source: str) -> None:
+    """Cheap checks of each block's atom-site table, so that bad files give one error naming the problem.
+
+    pymatgen either accepts these silently or reports them obscurely: a table cut mid-row or (for P1 blocks)
+    holding fewer atoms than ``_chemical_formula_sum`` (truncated file), an unknown element symbol, a
+    missing or non-finite coordinate, and two fully occupied atoms listed at the same fractional position (which
+    pymatgen would merge into one site of occupancy 2).
+    """
     from ase.data import atomic_numbers
 
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if line.strip().startswith("_atom_site_type_symbol"):
-            # find column index in this loop_
-            start = i
-            while start > 0 and not lines[start - 1].strip().startswith("loop_"):
-                start -= 1
-            header = []
-            j = start
-            while j < len(lines) and lines[j].strip().startswith("_"):
-                header.append(lines[j].strip().split()[0])
-                j += 1
-            col = header.index("_atom_site_type_symbol")
-            while j < len(lines) and lines[j].strip() and not lines[j].strip().startswith(("loop_", "_", "data_")):
-                fields = lines[j].split()
-                if len(fields) > col:
-                    symbol = "".join(ch for ch in fields[col] if ch.isalpha())
+    for block in _cif_blocks(text):
+        n_symops, n_atoms, formula = None, None, None
+        for number, line in block:
+            if line.lower().startswith("_chemical_formula_sum"):
+                tokens = _cif_tokens(line)
+                formula = tokens[1] if len(tokens) > 1 else None
+        for header, values in _cif_loops(block):
+            if "_symmetry_equiv_pos_as_xyz" in header or "_space_group_symop_operation_xyz" in header:
+                n_symops = len(values) // len(header)
+            if "_atom_site_fract_x" not in header and "_atom_site_cartn_x" not in header:
+                continue
+            ncol = len(header)
+            if len(values) % ncol:
+                k = len(values) % ncol
+                raise errors.MalformedFileError(
+                    f"{source}: the atom-site table ends in the middle of a row: its last row (line "
+                    f"{values[-1][1]}) has {k} of {ncol} values (truncated file?)")
+            rows = [values[r:r + ncol] for r in range(0, len(values), ncol)]
+            n_atoms = len(rows)
+            col = {name: header.index(name) for name in header}
+            axes = [f"_atom_site_fract_{a}" for a in "xyz"] if "_atom_site_fract_x" in header \
+                else [f"_atom_site_cartn_{a}" for a in "xyz"]
+            seen: dict[tuple[int, int, int], tuple[str, int]] = {}
+            for row in rows:
+                line_no = row[0][1]
+                label = row[col["_atom_site_label"]][0] if "_atom_site_label" in col else f"on line {line_no}"
+                if "_atom_site_type_symbol" in col:
+                    token = row[col["_atom_site_type_symbol"]][0]
+                    symbol = "".join(ch for ch in token if ch.isalpha())
                     if symbol not in atomic_numbers or atomic_numbers[symbol] == 0:
                         raise errors.UnknownElementError(
-                            f"{source}: unknown element {fields[col]!r} on line {j + 1}: {lines[j].strip()!r}")
-                j += 1
-            return
+                            f"{source}: unknown element {token!r} for atom {label} on line {line_no}")
+                xyz = []
+                for axis in axes:
+                    if axis not in col:
+                        raise errors.MalformedFileError(f"{source}: the atom-site table has no {axis} column")
+                    token = row[col[axis]][0]
+                    try:
+                        value = float(re.sub(r"\(.*\)?$", "", token))
+                    except ValueError:
+                        raise errors.MalformedFileError(
+                            f"{source}: atom {label} on line {line_no} has {axis} = {token!r}, not a number") from None
+                    if not np.isfinite(value):
+                        raise errors.NonFiniteError(
+                            f"{source}: atom {label} on line {line_no} has a non-finite coordinate {axis} = {token}")
+                    xyz.append(value)
+                occupancy = 1.0
+                if "_atom_site_occupancy" in col:
+                    with contextlib.suppress(ValueError):
+                        occupancy = float(re.sub(r"\(.*\)?$", "", row[col["_atom_site_occupancy"]][0]))
+                if axes[0].endswith("fract_x") and occupancy >= 1.0 - 1e-6:
+                    key = tuple(int(v) for v in np.round(np.mod(xyz, 1.0) * 1e4).astype(np.int64) % 10000)
+                    if key in seen:
+                        other, other_line = seen[key]
+                        raise errors.OverlappingAtomsError(
+                            f"{source}: atoms {other} (line {other_line}) and {label} (line {line_no}) are at the same "
+                            f"site ({', '.join(f'{v:g}' for v in xyz)}) in fractional coordinates")
+                    seen[key] = (label, line_no)
+        if formula and n_atoms is not None and n_symops == 1:
+            expected = sum(float(c) if c else 1.0 for _, c in _FORMULA_TERM.findall(formula))
+            if n_atoms < round(expected):
+                raise errors.MalformedFileError(
+                    f"{source}: the atom-site table lists {n_atoms} atoms but _chemical_formula_sum {formula!r} "
+                    f"has {round(expected)} (truncated file, or atoms missing)")
 
 
 def read(path: str | os.PathLike, format: str | None = None,
@@ -121,7 +218,6 @@ def read(path: str | os.PathLike, format: str | None = None,
     source = str(path)
     if fmt == "cif":
         text = path.read_text(errors="replace")
-        _check_cif_species(text, source)
         crystals = parse_cif(text, source)
     elif fmt == "extxyz":
         crystals = _read_ase(path, "extxyz", source)
