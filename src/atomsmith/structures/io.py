@@ -51,11 +51,14 @@ def parse_cif(text: str, source: str = "<string>") -> list[Crystal]:
     if "_cell_length_a" not in text or "_atom_site_fract_x" not in text and "_atom_site_Cartn_x" not in text:
         raise errors.MalformedFileError(
             f"{source}: not a complete CIF (missing cell lengths or atom-site coordinates; truncated file?)")
-    _check_cif_atom_sites(text, source)
+    file_orders = _check_cif_atom_sites(text, source)
+    # pymatgen snaps coordinates within 1e-4 (relative) of 1/3 and 2/3 to those values, which helps symmetry
+    # expansion but moves atoms of P1 structures by up to ~1e-4 Å per Å of cell; only snap non-P1 blocks.
+    all_p1 = bool(file_orders) and all(order is not None for order in file_orders)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            parser = CifParser.from_str(text, occupancy_tolerance=1.0)
+            parser = CifParser.from_str(text, occupancy_tolerance=1.0, frac_tolerance=0.0 if all_p1 else 1e-4)
             structures = parser.parse_structures(primitive=False, on_error="raise")
         except errors.StructureError:
             raise
@@ -68,11 +71,14 @@ def parse_cif(text: str, source: str = "<string>") -> list[Crystal]:
         raise errors.MalformedFileError(f"{source}: no structure found in CIF. {detail}")
     unknown = [str(w.message) for w in caught if "not a valid" in str(w.message) or "element" in str(w.message)]
     out = []
-    for structure in structures:
+    for k, structure in enumerate(structures):
         try:
-            out.append(from_pymatgen(structure))
+            crystal = from_pymatgen(structure)
         except errors.StructureError as exc:
             raise type(exc)(f"{source}: {exc}") from exc
+        if len(file_orders) == len(structures) and file_orders[k] is not None:
+            crystal = _in_file_order(crystal, *file_orders[k])
+        out.append(crystal)
     if unknown and not out:
         raise errors.UnknownElementError(f"{source}: {unknown[0]}")
     return out
@@ -124,18 +130,39 @@ def _cif_loops(block: list[tuple[int, str]]):
             yield header, values
 
 
-def _check_cif_atom_sites(text: str, source: str) -> None:
+def _in_file_order(crystal: Crystal, numbers: np.ndarray, frac: np.ndarray) -> Crystal:
+    """pymatgen's CifParser groups sites by species, sorts them by electronegativity and wraps coordinates into
+    [0, 1); put the atoms back in the order and at the coordinates of the file's atom-site table (P1 blocks
+    only), so that Crystal -> CIF -> Crystal keeps atom order. Returns ``crystal`` unchanged when the sites
+    cannot be matched one to one."""
+    if len(numbers) != crystal.n_atoms:
+        return crystal
+    d = frac[:, None, :] - crystal.frac_coords[None, :, :]
+    d -= np.round(d)
+    match = (np.max(np.abs(d), axis=-1) < 1e-6) & (numbers[:, None] == crystal.numbers[None, :])
+    order = np.argmax(match, axis=1)
+    if not np.all(match[np.arange(len(order)), order]) or len(set(order.tolist())) != len(order):
+        return crystal
+    return crystal.permuted(order).replace(frac_coords=frac)
+
+
+def _check_cif_atom_sites(text: str, source: str) -> list[tuple[np.ndarray, np.ndarray] | None]:
     """Cheap checks of each block's atom-site table, so that bad files give one error naming the problem.
 
     pymatgen either accepts these silently or reports them obscurely: a table cut mid-row or (for P1 blocks)
     holding fewer atoms than ``_chemical_formula_sum`` (truncated file), an unknown element symbol, a
     missing or non-finite coordinate, and two fully occupied atoms listed at the same fractional position (which
     pymatgen would merge into one site of occupancy 2).
+
+    Returns, per data block with an atom-site table, ``(atomic numbers, fractional coordinates)`` in file order
+    when the block is P1 with fully occupied sites and type symbols (else ``None``), for :func:`_in_file_order`.
     """
     from ase.data import atomic_numbers
 
+    orders: list[tuple[np.ndarray, np.ndarray] | None] = []
     for block in _cif_blocks(text):
         n_symops, n_atoms, formula = None, None, None
+        table: list[tuple[int, list[float]]] | None = None
         for number, line in block:
             if line.lower().startswith("_chemical_formula_sum"):
                 tokens = _cif_tokens(line)
@@ -157,6 +184,7 @@ def _check_cif_atom_sites(text: str, source: str) -> None:
             axes = [f"_atom_site_fract_{a}" for a in "xyz"] if "_atom_site_fract_x" in header \
                 else [f"_atom_site_cartn_{a}" for a in "xyz"]
             seen: dict[tuple[int, int, int], tuple[str, int]] = {}
+            table = [] if axes[0].endswith("fract_x") and "_atom_site_type_symbol" in col else None
             for row in rows:
                 line_no = row[0][1]
                 label = row[col["_atom_site_label"]][0] if "_atom_site_label" in col else f"on line {line_no}"
@@ -192,12 +220,20 @@ def _check_cif_atom_sites(text: str, source: str) -> None:
                             f"{source}: atoms {other} (line {other_line}) and {label} (line {line_no}) are at the same "
                             f"site ({', '.join(f'{v:g}' for v in xyz)}) in fractional coordinates")
                     seen[key] = (label, line_no)
+                if table is not None and occupancy >= 1.0 - 1e-6:
+                    table.append((atomic_numbers[symbol], xyz))
+                elif table is not None:
+                    table = None  # partial occupancy: no one-to-one order to restore
         if formula and n_atoms is not None and n_symops == 1:
             expected = sum(float(c) if c else 1.0 for _, c in _FORMULA_TERM.findall(formula))
             if n_atoms < round(expected):
                 raise errors.MalformedFileError(
                     f"{source}: the atom-site table lists {n_atoms} atoms but _chemical_formula_sum {formula!r} "
                     f"has {round(expected)} (truncated file, or atoms missing)")
+        if n_atoms is not None:
+            orders.append((np.array([z for z, _ in table]), np.array([x for _, x in table]).reshape(-1, 3))
+                          if table is not None and n_symops == 1 else None)
+    return orders
 
 
 def read(path: str | os.PathLike, format: str | None = None,
