@@ -135,13 +135,18 @@ def _in_file_order(crystal: Crystal, numbers: np.ndarray, frac: np.ndarray) -> C
     [0, 1); put the atoms back in the order and at the coordinates of the file's atom-site table (P1 blocks
     only), so that Crystal -> CIF -> Crystal keeps atom order. Returns ``crystal`` unchanged when the sites
     cannot be matched one to one."""
+    from scipy.spatial import cKDTree
+
     if len(numbers) != crystal.n_atoms:
         return crystal
-    d = frac[:, None, :] - crystal.frac_coords[None, :, :]
-    d -= np.round(d)
-    match = (np.max(np.abs(d), axis=-1) < 1e-6) & (numbers[:, None] == crystal.numbers[None, :])
-    order = np.argmax(match, axis=1)
-    if not np.all(match[np.arange(len(order)), order]) or len(set(order.tolist())) != len(order):
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = np.mod(x, 1.0)
+        return np.where(x >= 1.0, 0.0, x)
+
+    distance, order = cKDTree(unit(crystal.frac_coords), boxsize=1.0).query(unit(frac), k=1)
+    if np.any(distance > 1e-6) or len(set(order.tolist())) != len(order) or \
+            not np.array_equal(crystal.numbers[order], numbers):
         return crystal
     return crystal.permuted(order).replace(frac_coords=frac)
 
