@@ -1,0 +1,146 @@
+"""``atomsmith evaluate SAMPLES --reference perov_5:test``: CDVAE benchmark metrics of any model's samples."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+#: Rows of the printed table: (key, label, kind) with kind "pct" (fraction shown in %), "float" or "int".
+_ROWS = [
+    ("n_samples", "samples", "int"),
+    ("n_broken", "unbuildable cells", "int"),
+    ("comp_valid", "comp. validity (%)", "pct"),
+    ("struct_valid", "struct. validity (%)", "pct"),
+    ("valid", "validity (%)", "pct"),
+    ("cov_recall", "COV-R (%)", "pct"),
+    ("cov_precision", "COV-P (%)", "pct"),
+    ("amsd_recall", "AMSD-R", "float"),
+    ("amsd_precision", "AMSD-P", "float"),
+    ("amcd_recall", "AMCD-R", "float"),
+    ("amcd_precision", "AMCD-P", "float"),
+    ("wdist_density", "d_rho (g/cm^3)", "float"),
+    ("wdist_num_elems", "d_#el", "float"),
+    ("wdist_prop", "d_prop", "float"),
+    ("uniqueness", "uniqueness (%)", "pct"),
+    ("novelty", "novelty (%)", "pct"),
+    ("match_rate", "match rate (%)", "pct"),
+    ("rms_dist", "RMSE", "float"),
+    ("samples_per_target", "samples per structure", "int"),
+]
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _format(value: Any, kind: str) -> str:
+    if value is None:
+        return "–"
+    if kind == "pct":
+        return f"{100 * value:.2f}"
+    if kind == "int":
+        return str(int(value))
+    return f"{value:.4f}"
+
+
+def metrics_table(result: dict[str, Any], title: str = "metrics"):
+    """A rich Table of the metrics present in ``result``."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, kind in _ROWS:
+        if key in result:
+            table.add_row(label, _format(result[key], kind))
+    return table
+
+
+def _resolve_train(train: str, reference: str, console) -> Any:
+    from atomsmith.metrics.evaluate import load_reference, parse_dataset_spec
+
+    if train.lower() == "none":
+        return None
+    if train.lower() != "auto":
+        return load_reference(train)
+    parsed = parse_dataset_spec(reference)
+    if parsed is None:
+        return None
+    try:
+        return load_reference(f"{parsed[0]}:train")
+    except Exception as exc:  # noqa: BLE001 - no training split: novelty is skipped, say why
+        console.print(f"[yellow]novelty skipped: could not load {parsed[0]}:train ({exc})[/yellow]")
+        return None
+
+
+def evaluate_command(
+    samples: Path = typer.Argument(..., exists=True, help="extxyz file, multi-block CIF, or directory of "
+                                   "CIF / extxyz / POSCAR files."),
+    reference: str = typer.Option(..., "--reference", "-r", help="Reference set: NAME:SPLIT (e.g. perov_5:test) "
+                                  "or a structure file / directory."),
+    task: str = typer.Option("generation", help="generation or csp (structure prediction)."),
+    train: str = typer.Option("auto", help="Training set for novelty: NAME:SPLIT, a path, 'auto' (NAME:train of "
+                              "the reference) or 'none'."),
+    dataset: str | None = typer.Option(None, help="Dataset whose CDVAE coverage cutoffs to use (default: the "
+                                       "reference's name)."),
+    struct_cutoff: float | None = typer.Option(None, help="Override the structure-fingerprint cutoff."),
+    comp_cutoff: float | None = typer.Option(None, help="Override the composition-fingerprint cutoff."),
+    subsample: int = typer.Option(1000, help="Valid samples drawn for the distribution metrics (CDVAE: 1000)."),
+    seed: int = typer.Option(0, help="Seed of that draw."),
+    workers: int | None = typer.Option(None, help="Worker processes (default: all CPUs)."),
+    comp_scaler: str = typer.Option("cdvae", help="Composition-fingerprint scaler: cdvae or reference."),
+    uniqueness: bool = typer.Option(True, help="Compute uniqueness (StructureMatcher over valid samples)."),
+    cache: bool = typer.Option(True, help="Cache reference fingerprints in $ATOMSMITH_CACHE_DIR."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the metrics as JSON here."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """CDVAE benchmark metrics (validity, COV-R/P, Wasserstein distances, uniqueness, novelty, CSP match rate)."""
+    from rich.console import Console
+
+    from atomsmith.metrics.evaluate import TASKS, evaluate
+    from atomsmith.structures.errors import StructureError
+    from atomsmith.structures.io import atomic_write
+
+    console = Console(stderr=True)
+    if task not in TASKS:
+        raise typer.BadParameter(f"--task must be one of {TASKS}, got {task!r}")
+    if out is not None and out.exists() and not force:
+        console.print(f"[red]{out} exists; pass --force to overwrite it[/red]")
+        raise typer.Exit(1)
+    if (struct_cutoff is None) != (comp_cutoff is None):
+        raise typer.BadParameter("give both --struct-cutoff and --comp-cutoff, or neither")
+    cutoffs = (struct_cutoff, comp_cutoff) if struct_cutoff is not None else None
+    try:
+        train_set = _resolve_train(train, reference, console) if task == "generation" else None
+        result = evaluate(samples, reference, task=task, dataset=dataset, cutoffs=cutoffs, train=train_set,
+                          n_subsample=subsample, seed=seed, n_workers=workers, comp_scaler=comp_scaler,
+                          uniqueness=uniqueness, cache=cache, progress=not quiet)
+    except (StructureError, ValueError, KeyError, RuntimeError, FileNotFoundError) as exc:
+        console.print(f"[red]error: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    result = _clean({"samples": str(samples), "reference": reference, **result})
+    Console().print(metrics_table(result, title=f"{samples.name} vs {reference} ({task})"))
+    console.print(f"total time {result['timing_s']['total']:.1f} s")
+    if out is not None:
+        with atomic_write(out, overwrite=force) as handle:
+            json.dump(result, handle, indent=2)
+            handle.write("\n")
+        console.print(f"wrote {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evaluate")(evaluate_command)
