@@ -51,6 +51,7 @@ def parse_cif(text: str, source: str = "<string>") -> list[Crystal]:
     if "_cell_length_a" not in text or "_atom_site_fract_x" not in text and "_atom_site_Cartn_x" not in text:
         raise errors.MalformedFileError(
             f"{source}: not a complete CIF (missing cell lengths or atom-site coordinates; truncated file?)")
+    text = _unique_block_names(text)
     file_orders = _check_cif_atom_sites(text, source)
     # pymatgen snaps coordinates within 1e-4 (relative) of 1/3 and 2/3 to those values, which helps symmetry
     # expansion but moves atoms of P1 structures by up to ~1e-4 Å per Å of cell; only snap non-P1 blocks.
@@ -128,6 +129,24 @@ def _cif_loops(block: list[tuple[int, str]]):
             i += 1
         if header and not text_field:
             yield header, values
+
+
+def _unique_block_names(text: str) -> str:
+    """Rename repeated ``data_NAME`` headers (``data_C``, ``data_C`` -> ``data_C``, ``data_C_2``).
+
+    pymatgen keys data blocks by name, so a file with repeated names (e.g. many carbon cells, all ``data_C``)
+    silently lost all but the last block of each name.
+    """
+    seen: dict[str, int] = {}
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped[:5].lower() == "data_" and len(stripped.split()) == 1:
+            name = stripped[5:]
+            seen[name.lower()] = seen.get(name.lower(), 0) + 1
+            if seen[name.lower()] > 1:
+                lines[i] = line.replace(stripped, f"data_{name}_{seen[name.lower()]}", 1)
+    return "".join(lines)
 
 
 def _in_file_order(crystal: Crystal, numbers: np.ndarray, frac: np.ndarray) -> Crystal:
@@ -404,7 +423,7 @@ def write(path: str | os.PathLike, crystals: Crystal | Iterable[Crystal], format
     items = [crystals] if isinstance(crystals, Crystal) else list(crystals)
     fmt = (format or detect_format(path)).lower()
     if fmt == "cif":
-        text = "\n".join(to_cif(c) for c in items)
+        text = _unique_block_names("\n".join(to_cif(c) for c in items))
     elif fmt == "extxyz":
         text = to_extxyz(items)
     elif fmt == "poscar":
