@@ -112,7 +112,6 @@ def evaluate_command(
     from rich.console import Console
 
     from atomsmith.metrics.evaluate import TASKS, evaluate
-    from atomsmith.structures.errors import StructureError
     from atomsmith.structures.io import atomic_write
 
     console = Console(stderr=True)
@@ -129,7 +128,7 @@ def evaluate_command(
         result = evaluate(samples, reference, task=task, dataset=dataset, cutoffs=cutoffs, train=train_set,
                           n_subsample=subsample, seed=seed, n_workers=workers, comp_scaler=comp_scaler,
                           uniqueness=uniqueness, cache=cache, progress=not quiet)
-    except (StructureError, ValueError, KeyError, RuntimeError, FileNotFoundError) as exc:
+    except _user_errors() as exc:
         console.print(f"[red]error: {exc}[/red]")
         raise typer.Exit(1) from exc
     result = _clean({"samples": str(samples), "reference": reference, **result})
@@ -140,6 +139,20 @@ def evaluate_command(
             json.dump(result, handle, indent=2)
             handle.write("\n")
         console.print(f"wrote {out}")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by the inputs (reported in one line, exit code 1) rather than bugs (full traceback)."""
+    from atomsmith.structures.errors import StructureError
+
+    types: list[type[BaseException]] = [StructureError, ValueError, KeyError, RuntimeError, OSError]
+    try:
+        from atomsmith.datasets.errors import DatasetError
+
+        types.append(DatasetError)
+    except ImportError:
+        pass
+    return tuple(types)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,8 +1,15 @@
-"""A small order-keeping process-pool map over chunks (``spawn`` start method: safe after JAX started threads)."""
+"""A small order-keeping process-pool map over chunks.
+
+Workers are forked when that is safe (no JAX imported and no other threads running: the children then start
+instantly with everything already imported) and spawned otherwise (forking a process in which JAX or any other
+library runs threads can deadlock).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,8 +41,16 @@ def parallel_map(fn: Callable[[list], list], items: Sequence[Any], n_workers: in
     import concurrent.futures
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context(start_method())
     with concurrent.futures.ProcessPoolExecutor(max_workers=n_workers, mp_context=context) as pool:
         for chunk_result in bar(pool.map(fn, chunks)):
             results.extend(chunk_result)
     return results
+
+
+def start_method() -> str:
+    """``"fork"`` where available and safe (single-threaded, JAX not imported), else ``"spawn"``."""
+    import multiprocessing
+
+    safe = "jax" not in sys.modules and threading.active_count() == 1
+    return "fork" if safe and "fork" in multiprocessing.get_all_start_methods() else "spawn"

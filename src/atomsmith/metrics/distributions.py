@@ -25,8 +25,6 @@ from atomsmith.structures.crystal import Crystal
 
 #: CDVAE's number of valid samples drawn for the distribution metrics.
 CDVAE_N_SUBSAMPLE = 1000
-#: grams per atomic mass unit times Å^-3 -> cm^-3 (1e24): mass density in g/cm^3 from amu / Å^3.
-_AMU_PER_A3_TO_G_PER_CM3 = 1.66053906660
 
 #: A property predictor: crystals -> ``[n]`` predicted values (e.g. formation energy in eV/atom).
 PropertyFn = Callable[[Sequence[Crystal]], np.ndarray]
@@ -39,10 +37,18 @@ def _mass(z: int) -> float:
     return float(Element.from_Z(z).atomic_mass)
 
 
+@functools.lru_cache(maxsize=1)
+def _amu_per_a3_in_g_per_cm3() -> float:
+    """1 amu / Å^3 in g/cm^3 (~1.6605), with pymatgen's value of the atomic mass unit."""
+    from pymatgen.core.units import Length, Mass
+
+    return float(Mass(1.0, "amu").to("g") / Length(1.0, "ang").to("cm") ** 3)
+
+
 def density(crystal: Crystal) -> float:
-    """Mass density in g/cm^3 with pymatgen's atomic masses (what CDVAE's ``structure.density`` gives)."""
+    """Mass density in g/cm^3 with pymatgen's atomic masses and units (CDVAE's ``structure.density``)."""
     mass = sum(_mass(int(z)) for z in crystal.numbers)
-    return mass * _AMU_PER_A3_TO_G_PER_CM3 / crystal.volume
+    return mass * _amu_per_a3_in_g_per_cm3() / crystal.volume
 
 
 def n_elements(crystal: Crystal) -> int:

@@ -15,15 +15,16 @@ As in CDVAE, a structure whose site fingerprints raise gets no fingerprints at a
 makes the sample invalid. Deviations:
 
 * Samples whose geometry could not be built (:class:`~atomsmith.metrics.samples.BrokenSample`) and cells with
-  volume < 0.1 Å^3 are not featurised (CDVAE tried CrystalNN on the latter; on near-singular cells it can run
-  for hours). They get no fingerprints, like a CDVAE sample whose featurisation failed. A composition
-  fingerprint that fails (CDVAE would crash) also counts as a failure.
-* matminer's element tables and pymatgen's CrystalNN are whatever versions are installed (CDVAE pinned
-  matminer 0.7.3 / pymatgen 2020.12); small numerical differences are possible.
+  volume < 0.1 Å^3 are not featurised (CDVAE tried CrystalNN on the latter; its neighbour search grows as
+  1/volume and becomes prohibitively slow on near-singular cells). They get no fingerprints, like a CDVAE
+  sample whose featurisation failed. A composition fingerprint that fails (CDVAE would crash) also counts as a
+  failure.
+* matminer's element tables and pymatgen's CrystalNN are whatever versions are installed (CDVAE used
+  2021 releases); small numerical differences in the fingerprints are possible.
 
-Fingerprints are computed in a process pool (``spawn`` start method, so it is safe after JAX has started
-threads). Reference-set fingerprints are cached in ``$ATOMSMITH_CACHE_DIR`` (default ``~/.cache/atomsmith``)
-under ``metrics/``, keyed by a SHA-256 of the structures' arrays and the library versions.
+Fingerprints are computed in a process pool (see :mod:`atomsmith.metrics._parallel`). Reference-set
+fingerprints are cached in ``$ATOMSMITH_CACHE_DIR`` (default ``~/.cache/atomsmith``) under ``metrics/``,
+keyed by a SHA-256 of the structures' arrays and the library versions.
 """
 
 from __future__ import annotations
