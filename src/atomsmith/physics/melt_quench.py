@@ -1,0 +1,214 @@
+"""Amorphous silicon by melt-quench with Stillinger-Weber: start, melt, quench, anneal, relax.
+
+Protocol (all at a fixed cubic cell of the chosen density, NVT with the Langevin thermostat of
+:mod:`atomsmith.physics.md`):
+
+1. start: random positions with no pair closer than ``min_start_distance`` (random sequential addition), or
+   diamond-cubic silicon (when ``n_atoms = 8 k^3``) with small random displacements;
+2. melt: ``melt_ps`` at ``t_melt`` K (velocities drawn at ``t_melt``);
+3. quench: the target temperature falls linearly from ``t_melt`` to ``t_final`` at ``quench_rate`` K/s;
+4. anneal: ``anneal_ps`` at ``t_final`` K;
+5. relax: FIRE on the positions (cell fixed) down to ``fmax``.
+
+Everything random comes from ``seed`` and the cell index, so a cell is reproducible on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from atomsmith.physics import md, relax
+from atomsmith.physics.stillinger_weber import SILICON, SWModel, SWParams, sw_energy_forces_stress
+from atomsmith.physics.verlet import build as build_list
+from atomsmith.structures.crystal import Crystal
+
+AVOGADRO = 6.02214076e23
+EV_PER_A3_IN_GPA = 160.21766208
+_CHUNK = 500  # MD steps per compiled call (one compilation per cell size and stage length)
+
+
+@dataclasses.dataclass(frozen=True)
+class MeltQuenchConfig:
+    """One melt-quench protocol. Temperatures in K, times in ps, rate in K/s, density in g/cm^3, lengths in Å.
+
+    Attributes:
+      n_atoms: atoms per cell (cubic cell).
+      density: mass density, fixed throughout (2.29 g/cm^3: experimental a-Si, ~1.8% below c-Si).
+      start: ``"random"`` or ``"diamond"``.
+      min_start_distance: closest pair allowed in a random start.
+      t_melt, melt_ps: melt temperature and duration.
+      t_final: temperature at the end of the quench and during the anneal.
+      quench_rate: cooling rate in K/s (the quench lasts ``(t_melt - t_final) / quench_rate`` s).
+      anneal_ps: anneal duration at ``t_final``.
+      dt: MD time step, fs.  friction: Langevin friction, 1/fs.
+      fmax: FIRE force threshold, eV/Å.  relax_steps: FIRE step limit.
+      max_degree: three-body table width (neighbours within rc per atom).  max_neighbors: list capacity per atom.
+      params: SW parameters.
+    """
+
+    n_atoms: int = 512
+    density: float = 2.29
+    start: str = "random"
+    min_start_distance: float = 2.0
+    t_melt: float = 3500.0
+    melt_ps: float = 5.0
+    t_final: float = 300.0
+    quench_rate: float = 1e14
+    anneal_ps: float = 2.0
+    dt: float = 1.0
+    friction: float = 0.01
+    fmax: float = 1e-3
+    relax_steps: int = 5000
+    max_degree: int = 24
+    max_neighbors: int = 40
+    params: SWParams = SILICON
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.n_atoms < 2:
+            problems.append(f"n_atoms must be >= 2, got {self.n_atoms}")
+        if self.start not in ("random", "diamond"):
+            problems.append(f"start must be 'random' or 'diamond', got {self.start!r}")
+        if self.start == "diamond" and round((self.n_atoms / 8) ** (1 / 3)) ** 3 * 8 != self.n_atoms:
+            problems.append(f"a diamond start needs n_atoms = 8 k^3, got {self.n_atoms}")
+        if not 0.5 < self.density < 5.0:
+            problems.append(f"density {self.density} g/cm^3 is not plausible for silicon")
+        if self.t_melt <= self.t_final or self.t_final <= 0:
+            problems.append(f"need t_melt > t_final > 0, got {self.t_melt}, {self.t_final}")
+        if self.quench_rate <= 0 or self.melt_ps < 0 or self.anneal_ps < 0 or self.dt <= 0:
+            problems.append("quench_rate and dt must be > 0, melt_ps and anneal_ps >= 0")
+        if problems:
+            raise ValueError("invalid melt-quench config: " + "; ".join(problems))
+
+    @property
+    def quench_ps(self) -> float:
+        return (self.t_melt - self.t_final) / self.quench_rate * 1e12
+
+    @property
+    def box_length(self) -> float:
+        """Edge of the cubic cell, Å."""
+        mass_g = self.n_atoms * md.MASS_SI / AVOGADRO
+        return (mass_g / self.density * 1e24) ** (1.0 / 3.0)
+
+    def steps(self) -> dict[str, int]:
+        """MD steps per stage."""
+        return {name: int(round(ps * 1000.0 / self.dt)) for name, ps in
+                (("melt", self.melt_ps), ("quench", self.quench_ps), ("anneal", self.anneal_ps))}
+
+    def describe(self) -> str:
+        return (f"SW Si, {self.n_atoms} atoms, {self.density} g/cm^3 fixed cubic cell, {self.start} start; "
+                f"Langevin NVT dt={self.dt} fs friction={self.friction}/fs; melt {self.melt_ps} ps at {self.t_melt} K; "
+                f"linear quench to {self.t_final} K at {self.quench_rate:.3g} K/s ({self.quench_ps:.3g} ps); "
+                f"anneal {self.anneal_ps} ps at {self.t_final} K; FIRE to fmax {self.fmax} eV/A (fixed cell)")
+
+
+def random_start(rng: np.random.Generator, n_atoms: int, box: float, min_distance: float,
+                 max_tries: int = 10000) -> np.ndarray:
+    """``[n, 3]`` Cartesian positions in a cubic box of edge ``box`` Å, no periodic pair closer than
+    ``min_distance`` Å (random sequential addition). Raises ``RuntimeError`` if the box is too full."""
+    positions = np.zeros((0, 3))
+    for i in range(n_atoms):
+        for _ in range(max_tries):
+            trial = rng.uniform(0.0, box, 3)
+            d = positions - trial
+            d -= box * np.round(d / box)
+            if not len(d) or np.min(np.sum(d * d, axis=1)) >= min_distance ** 2:
+                positions = np.vstack([positions, trial])
+                break
+        else:
+            raise RuntimeError(f"could not place atom {i} of {n_atoms} at {min_distance} Å spacing in a "
+                               f"{box:.2f} Å box; lower min_start_distance or the density")
+    return positions
+
+
+def diamond_start(rng: np.random.Generator, n_atoms: int, box: float, jitter: float = 0.05) -> np.ndarray:
+    """Diamond-cubic positions ``[n, 3]`` filling a cubic box of edge ``box`` Å, with Gaussian jitter (Å)."""
+    k = round((n_atoms / 8) ** (1 / 3))
+    basis = np.array([[0, 0, 0], [0, 2, 2], [2, 0, 2], [2, 2, 0], [1, 1, 1], [1, 3, 3], [3, 1, 3], [3, 3, 1]]) / 4
+    cells = np.stack(np.meshgrid(*[np.arange(k)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    frac = (cells[:, None, :] + basis[None]).reshape(-1, 3) / k
+    return frac * box + rng.normal(0.0, jitter, frac.shape)
+
+
+def _schedule(config: MeltQuenchConfig) -> np.ndarray:
+    steps = config.steps()
+    quench = np.linspace(config.t_melt, config.t_final, steps["quench"] + 1)[1:] if steps["quench"] else []
+    return np.concatenate([np.full(steps["melt"], config.t_melt), quench,
+                           np.full(steps["anneal"], config.t_final)]).astype(np.float32)
+
+
+def melt_quench(config: MeltQuenchConfig, seed: int, index: int = 0,
+                progress: Callable[[str], None] | None = None) -> Crystal:
+    """Make one amorphous cell. Returns a :class:`Crystal` (wrapped into the cell) whose ``properties`` hold the
+    SW ``energy`` (eV), ``energy_per_atom``, ``stress`` (eV/Å^3), ``pressure_gpa``, ``max_force`` (eV/Å), the
+    protocol text, seed and index, and the mean kinetic temperature of each stage.
+
+    Raises ``RuntimeError`` if a neighbour capacity overflowed (increase ``max_degree``/``max_neighbors``).
+    """
+    t0 = time.time()
+    rng = np.random.default_rng([seed, index, config.n_atoms])
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), index), config.n_atoms)
+    box = config.box_length
+    lattice = np.eye(3) * box
+    start = random_start(rng, config.n_atoms, box, config.min_start_distance) if config.start == "random" \
+        else diamond_start(rng, config.n_atoms, box)
+    model = SWModel(config.params, config.max_degree)
+    md_config = md.MDConfig(dt=config.dt, friction=config.friction, model=model)
+    spec = md.md_spec(lattice, config.n_atoms, md_config, config.max_neighbors)
+    lat = jnp.asarray(lattice, jnp.float32)
+    state = md.init_state(jnp.asarray(start, jnp.float32), lat, key, jnp.float32(config.t_melt), spec, md_config)
+    schedule = _schedule(config)
+    n_chunks = math.ceil(len(schedule) / _CHUNK)
+    padded = np.concatenate([schedule, np.full(n_chunks * _CHUNK - len(schedule), config.t_final, np.float32)])
+    temps = []
+    for c in range(n_chunks):
+        state, log = md.run(state, jnp.asarray(padded[c * _CHUNK:(c + 1) * _CHUNK]), lat, spec, md_config)
+        temps.append(np.asarray(log.temperature))
+        if progress is not None and (c % 10 == 9 or c == n_chunks - 1):
+            progress(f"cell {index}: {(c + 1) * _CHUNK}/{len(padded)} steps, T={float(np.mean(temps[-1])):.0f} K, "
+                     f"E={float(state.energy) / config.n_atoms:.4f} eV/atom, {time.time() - t0:.0f} s")
+    if bool(state.overflow):
+        raise RuntimeError(f"neighbour capacity overflowed in MD of cell {index}; increase max_degree "
+                           f"({config.max_degree}) or max_neighbors ({config.max_neighbors})")
+    temps = np.concatenate(temps)[:len(schedule)]
+    fire_config = relax.FireConfig(fmax=config.fmax, max_steps=config.relax_steps, model=model)
+    result = relax.fire_relax(state.positions, lat, relax.relax_spec(lattice, config.n_atoms, fire_config,
+                                                                      config.max_neighbors), fire_config)
+    if bool(result.overflow):
+        raise RuntimeError(f"neighbour capacity overflowed in the relaxation of cell {index}")
+    crystal = Crystal.from_cartesian(lattice, np.asarray(result.positions, np.float64),
+                                     np.full(config.n_atoms, 14)).wrapped()
+    final = _final_energy(crystal, model)
+    steps = config.steps()
+    stages = np.cumsum([0, steps["melt"], steps["quench"], steps["anneal"]])
+    stage_t = {name: float(np.mean(temps[a:b])) if b > a else float("nan")
+               for name, a, b in zip(("melt", "quench", "anneal"), stages[:-1], stages[1:])}
+    props = {
+        "energy": final["energy"], "energy_per_atom": final["energy"] / config.n_atoms, "stress": final["stress"],
+        "pressure_gpa": -float(np.trace(final["stress"])) / 3.0 * EV_PER_A3_IN_GPA,
+        "max_force": float(np.max(np.linalg.norm(final["forces"], axis=1))),
+        "relax_steps": int(result.n_steps), "relax_converged": bool(result.converged),
+        "md_list_builds": int(state.vlist.n_builds),
+        "t_melt_mean": stage_t["melt"], "t_quench_mean": stage_t["quench"], "t_anneal_mean": stage_t["anneal"],
+        "seed": int(seed), "index": int(index), "protocol": config.describe(), "seconds": time.time() - t0,
+    }
+    return crystal.with_properties(**props)
+
+
+def _final_energy(crystal: Crystal, model: SWModel) -> dict:
+    """Float64-free final evaluation (float32, same model): energy (eV), forces (eV/Å), stress (eV/Å^3)."""
+    pos = jnp.asarray(crystal.positions, jnp.float32)
+    lat = jnp.asarray(crystal.lattice, jnp.float32)
+    cfg = md.MDConfig(model=model)
+    vlist = build_list(pos, lat, md.md_spec(crystal.lattice, crystal.n_atoms, cfg))
+    out = jax.jit(sw_energy_forces_stress, static_argnums=(3, 4))(pos, lat, vlist.neighbors, model.params,
+                                                                  model.max_degree)
+    return {"energy": float(out.energy), "forces": np.asarray(out.forces, np.float64),
+            "stress": np.asarray(out.stress, np.float64)}
