@@ -222,7 +222,8 @@ def test_malformed_csv_rows(tmp_path):
         return edit
 
     bad_number = _write_csv(tmp_path / "bad_number.csv.gz", 8, set_field(5, heat, "n/a"))
-    with pytest.raises(datasets.MalformedRowError, match=r"row 5 \(line \d+, material_id \d+\): property 'heat_ref' is 'n/a'"):
+    with pytest.raises(datasets.MalformedRowError,
+                       match=r"row 5 \(line \d+, material_id \d+\): property 'heat_ref' is 'n/a'"):
         datasets.read_csv(bad_number, PEROV_LAYOUT)
     # limit= stops before the bad row: the rest of the file is never parsed.
     assert len(datasets.read_csv(bad_number, PEROV_LAYOUT, limit=5)) == 5
@@ -278,7 +279,8 @@ def test_bto_400K_tensors(cache_root):
     np.testing.assert_allclose(z.sum(axis=0), 0.0, atol=1e-8)
     trace = np.trace(z, axis1=1, axis2=2) / 3
     symbols = np.array(first.symbols)
-    assert np.all(trace[symbols == "Ba"] > 2) and np.all(trace[symbols == "Ti"] > 4) and np.all(trace[symbols == "O"] < 0)
+    assert np.all(trace[symbols == "Ba"] > 2) and np.all(trace[symbols == "Ti"] > 4)
+    assert np.all(trace[symbols == "O"] < 0)
     # Cubic cell of 3 x 4.0 Å, axis-aligned (the frame of the tensors).
     np.testing.assert_allclose(first.lattice, np.eye(3) * 12.0001732407972312, atol=1e-12)
 
@@ -369,3 +371,27 @@ def test_cli_data_list_and_info(cache_root):
     assert "heat_ref" in result.output and "42c3888740e27a4c" in result.output and "not parsed yet" in result.output
     result = runner.invoke(app, ["data", "info", "perov5"])
     assert result.exit_code == 2 and "unknown dataset" in result.output
+
+
+def test_parallel_parse_reports_row_errors(tmp_path, monkeypatch):
+    """Errors raised in worker processes come back with their type and the row that caused them."""
+    heat = PEROV_LAYOUT_COLUMNS().index("heat_ref")
+
+    def edit(rows):
+        rows[7][heat] = "oops"  # data row 6
+
+    path = _write_csv(tmp_path / "bad.csv.gz", 8, edit)
+    monkeypatch.setattr(csv_reader, "POOL_THRESHOLD", 2)
+    with pytest.raises(datasets.MalformedRowError, match=r"row 6 .*'heat_ref' is 'oops'"):
+        datasets.read_csv(path, PEROV_LAYOUT, workers=2)
+    good = datasets.read_csv(path, PEROV_LAYOUT, workers=2, limit=6)
+    serial = datasets.read_csv(path, PEROV_LAYOUT, workers=1, limit=6)
+    np.testing.assert_array_equal(good.frac_coords, serial.frac_coords)
+    assert good.properties["material_id"].tolist() == serial.properties["material_id"].tolist()
+
+
+def PEROV_LAYOUT_COLUMNS() -> list[str]:
+    import csv
+
+    with gzip.open(PACKAGE_FILES / "perov_5" / "val.csv.gz", "rt", newline="") as handle:
+        return next(csv.reader(handle))

@@ -163,7 +163,8 @@ def test_cif_unknown_element(tmp_path):
 
 
 def test_cif_two_atoms_at_same_site(tmp_path):
-    text = GOOD_CIF.replace("O  O4  1  0.00000000  0.50000000  0.50000000", "O  O4  1  0.50000000  0.00000000  0.50000000")
+    text = GOOD_CIF.replace("O  O4  1  0.00000000  0.50000000  0.50000000",
+                            "O  O4  1  0.50000000  0.00000000  0.50000000")
     message = _raises_exactly(errors.OverlappingAtomsError, _read_text, tmp_path, text)
     assert "O3" in message and "O4" in message and "same site" in message
 

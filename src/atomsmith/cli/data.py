@@ -111,7 +111,8 @@ def show_info(name: str = typer.Argument(..., help="Dataset name (see `atomsmith
         table.add_row("lattice lengths (Å, min - max)", "{:.2f} - {:.2f}".format(*stats["lattice_lengths"]))
         elements = stats["elements"]
         head = ", ".join(f"{el} {count}" for el, count in list(elements.items())[:12])
-        table.add_row(f"elements ({len(elements)}; structures containing)", head + (" ..." if len(elements) > 12 else ""))
+        more = " ..." if len(elements) > 12 else ""
+        table.add_row(f"elements ({len(elements)}; structures containing)", head + more)
         for key, (m, s, a, b) in stats["properties"].items():
             table.add_row(key, f"mean {m:.4g}, std {s:.4g}, min {a:.4g}, max {b:.4g}")
         console.print(table)

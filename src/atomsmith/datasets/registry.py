@@ -111,7 +111,8 @@ _SPECS = (
         location="package",
         format="csv",
         splits={
-            "train": SplitFile("train.csv.gz", "42c3888740e27a4c55729ea6607199746f85c7d0521aa84b62abebeee70fbeba", 11356),
+            "train": SplitFile("train.csv.gz", "42c3888740e27a4c55729ea6607199746f85c7d0521aa84b62abebeee70fbeba",
+                               11356),
             "val": SplitFile("val.csv.gz", "f94f4139bbbaba539fa587b4793c2b8474de21ee58a521d61597921297931deb", 3787),
             "test": SplitFile("test.csv.gz", "97d70ec6a4aed36db3d56ecd6a2ecc0b8a193fdd57b0ffbf18ead750a30c6f25", 3785),
         },
@@ -157,7 +158,8 @@ _SPECS = (
         location="package",
         format="csv",
         splits={
-            "train": SplitFile("train.csv.gz", "5ccdc5d1b8175cdb4b24091ed8d90b21500b758fba6e8d9be178093161cfb5a3", 2550),
+            "train": SplitFile("train.csv.gz", "5ccdc5d1b8175cdb4b24091ed8d90b21500b758fba6e8d9be178093161cfb5a3",
+                               2550),
             "val": SplitFile("val.csv.gz", "20071f9c0d78e8c3373148a974e9780b0d00a5acf8121fafc81e25257fac3664", 850),
             "test": SplitFile("test.csv.gz", "f94db000024a47bff7510629748e29e9b5d944ef1937aeacb5184e66db3e1246", 850),
         },
