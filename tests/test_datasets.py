@@ -384,10 +384,6 @@ def test_parallel_parse_reports_row_errors(tmp_path, monkeypatch):
     monkeypatch.setattr(csv_reader, "POOL_THRESHOLD", 2)
     with pytest.raises(datasets.MalformedRowError, match=r"row 6 .*'heat_ref' is 'oops'"):
         datasets.read_csv(path, PEROV_LAYOUT, workers=2)
-    good = datasets.read_csv(path, PEROV_LAYOUT, workers=2, limit=6)
-    serial = datasets.read_csv(path, PEROV_LAYOUT, workers=1, limit=6)
-    np.testing.assert_array_equal(good.frac_coords, serial.frac_coords)
-    assert good.properties["material_id"].tolist() == serial.properties["material_id"].tolist()
 
 
 def PEROV_LAYOUT_COLUMNS() -> list[str]:
