@@ -1,0 +1,73 @@
+"""``atomsmith train ...``: one typer sub-app; each model family adds a command function to ``train_app``.
+
+To add a family: define ``def my_family(...)`` below (or in its own module) and register it in :func:`register`
+with ``train_app.command("my-family")(my_family)``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+train_app = typer.Typer(help="Train models (diffusion, ...). Checkpoints resume automatically.",
+                        no_args_is_help=True)
+
+
+def diffusion(
+    out: Path = typer.Option(..., "--out", help="Model checkpoint to write (the best EMA parameters)."),
+    dataset: str = typer.Option("perov_5", help="Training dataset (train split; val split for validation)."),
+    steps: int = typer.Option(5000, help="Optimiser steps."),
+    batch_size: int = typer.Option(64, help="Cells per batch."),
+    learning_rate: float = typer.Option(1e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
+    irreps: str = typer.Option("16x0e+8x1o+4x2e", help="Hidden irreps of the shared encoder."),
+    layers: int = typer.Option(2, help="Interaction blocks."),
+    cutoff: float = typer.Option(4.0, help="Neighbour cutoff, Å."),
+    seed: int = typer.Option(0, help="Seed of initialisation, batching and noise."),
+    eval_every: int = typer.Option(500, help="Steps between validation evaluations."),
+    checkpoint_every: int = typer.Option(250, help="Steps between training checkpoints."),
+    train_state: Path = typer.Option(None, help="Training checkpoint for resuming (default: OUT.train.ckpt)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Train a crystal diffusion model (wrapped-normal coordinates, DDPM lattice and species) with the shared loop."""
+    from rich.console import Console
+
+    from atomsmith.generators.diffusion.data import load_split_cached
+    from atomsmith.generators.diffusion.training import make_config, train_diffusion
+    from atomsmith.training.loop import TrainConfig, count_params
+
+    console = Console(stderr=True)
+    if out.exists() and not force:
+        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    state_path = train_state or out.with_suffix(".train.ckpt")
+    t0 = time.perf_counter()
+    train = load_split_cached(dataset, "train")
+    val = load_split_cached(dataset, "val")
+    console.print(f"{dataset}: {len(train)} train / {len(val)} val cells ({time.perf_counter() - t0:.0f} s)")
+    config = make_config(train, irreps_hidden=irreps, n_layers=layers, cutoff=cutoff, seed=seed)
+    tc = TrainConfig(learning_rate=learning_rate, max_steps=steps, warmup_steps=min(200, steps // 10),
+                     eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed)
+    command = "atomsmith train diffusion " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
+        if len(sys.argv) > 2 and sys.argv[1:3] == ["train", "diffusion"] else shlex.join(sys.argv)
+    meta = {"how_trained": {"command": command, "dataset": f"{dataset}:train", "validation": f"{dataset}:val",
+                            "n_train": len(train), "batch_size": batch_size, "seed": seed}}
+    t1 = time.perf_counter()
+    model, result = train_diffusion(config, train, val, tc, batch_size=batch_size, checkpoint_path=state_path,
+                                    metadata=meta, progress=progress)
+    wall = time.perf_counter() - t1
+    last_val = next((h for h in reversed(result.history) if "val_loss" in h), {})
+    how = {**meta["how_trained"], "steps": int(result.state.step), "wall_time_s_last_call": round(wall, 1),
+           "train_config": tc.__dict__, "n_params": count_params(model.params), "final_validation": last_val,
+           "best_val_loss": result.best_metric, "stopped_early": result.stopped_early}
+    model.save(out, {"how_trained": how}, overwrite=force)
+    console.print(f"wrote {out}: {how['n_params']} parameters, {how['steps']} steps, best val loss "
+                  f"{result.best_metric:.4g}, {wall:.0f} s")
+
+
+def register(app: typer.Typer) -> None:
+    train_app.command("diffusion")(diffusion)
+    app.add_typer(train_app, name="train")

@@ -1,0 +1,10 @@
+"""Score-based diffusion for crystals: wrapped-normal coordinates on the torus, DDPM lattice parameters, relaxed
+one-hot species, on the shared encoder (see ``experiments/diffusion/README.md`` for results)."""
+
+from atomsmith.generators.diffusion.config import DiffusionConfig
+from atomsmith.generators.diffusion.model import DEFAULT_STEPS, DiffusionModel
+from atomsmith.generators.diffusion.network import ScoreNetwork
+from atomsmith.generators.diffusion.samplers import SAMPLERS
+from atomsmith.generators.diffusion.schedules import Schedules
+
+__all__ = ["DEFAULT_STEPS", "SAMPLERS", "DiffusionConfig", "DiffusionModel", "Schedules", "ScoreNetwork"]

@@ -1,0 +1,81 @@
+"""Configuration of the crystal diffusion model (frozen, JSON round-trippable for checkpoints)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from atomsmith.generators.diffusion.lattice import LatticeNormalizer
+from atomsmith.generators.diffusion.schedules import Schedules
+from atomsmith.nn.encoder import EncoderConfig
+
+#: width of the sinusoidal time embedding fed to the encoder as conditioning.
+TIME_DIM = 16
+#: conditioning = [time embedding, structure-prediction flag, 6 standardised lattice parameters]
+CONDITIONING_DIM = TIME_DIM + 1 + 6
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig:
+    """Everything needed to rebuild a diffusion model.
+
+    Attributes:
+      elements: atomic numbers of the species vocabulary (the relaxed one-hot has ``len(elements)`` channels).
+      encoder: the shared encoder's config (``n_species`` = len(elements), ``conditioning_dim`` =
+        :data:`CONDITIONING_DIM`).
+      lattice: standardisation of the lattice parameters.
+      schedules: noise schedules.
+      max_edges_per_cell: neighbour-list capacity per cell inside jit (overflow is counted and reported).
+      n_images: periodic images enumerated along each lattice vector by the jit neighbour list.
+      n_atoms_counts: ``((n_atoms, count), ...)`` in the training set; the number of atoms is drawn from it.
+      csp_fraction: fraction of training cells whose species are given clean (trains structure prediction).
+      species_weight, lattice_weight: loss weights (coordinate loss has weight 1).
+      head_hidden: hidden width of the species and lattice MLP heads.
+    """
+
+    elements: tuple[int, ...]
+    encoder: EncoderConfig
+    lattice: LatticeNormalizer
+    schedules: Schedules = Schedules()
+    max_edges_per_cell: int = 256
+    n_images: tuple[int, int, int] = (2, 2, 2)
+    n_atoms_counts: tuple[tuple[int, int], ...] = ((5, 1),)
+    csp_fraction: float = 0.25
+    species_weight: float = 20.0
+    lattice_weight: float = 1.0
+    head_hidden: int = 64
+
+    @classmethod
+    def tiny(cls, elements: tuple[int, ...] = (8, 22, 38), **overrides: Any) -> DiffusionConfig:
+        """A small config for unit tests (cells of ~4 Å, 4 Å cutoff)."""
+        encoder = EncoderConfig.tiny(n_species=len(elements), conditioning_dim=CONDITIONING_DIM, cutoff=4.0)
+        base = dict(elements=tuple(elements), encoder=encoder,
+                    lattice=LatticeNormalizer((1.4, 1.4, 1.4, 90.0, 90.0, 90.0), (0.05, 0.05, 0.05, 5.0, 5.0, 5.0)),
+                    max_edges_per_cell=160, n_images=(2, 2, 2), n_atoms_counts=((3, 1), (5, 2)), head_hidden=16)
+        return cls(**{**base, **overrides})
+
+    @property
+    def n_species(self) -> int:
+        return len(self.elements)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DiffusionConfig:
+        enc = dict(data["encoder"])
+        enc["radial_hidden"] = tuple(enc["radial_hidden"])
+        lat = data["lattice"]
+        return cls(
+            elements=tuple(int(z) for z in data["elements"]),
+            encoder=EncoderConfig(**enc),
+            lattice=LatticeNormalizer(tuple(lat["mean"]), tuple(lat["std"])),
+            schedules=Schedules(**data["schedules"]),
+            max_edges_per_cell=int(data["max_edges_per_cell"]),
+            n_images=tuple(int(x) for x in data["n_images"]),
+            n_atoms_counts=tuple((int(a), int(b)) for a, b in data["n_atoms_counts"]),
+            csp_fraction=float(data["csp_fraction"]),
+            species_weight=float(data["species_weight"]),
+            lattice_weight=float(data["lattice_weight"]),
+            head_hidden=int(data["head_hidden"]),
+        )

@@ -1,0 +1,80 @@
+"""Small pretrained checkpoints shipped with atomsmith, and :func:`load_model` to open them by name or path.
+
+``registry.json`` maps a name to its file (beside this module), checkpoint kind, description and how it was
+trained; the checkpoint's own metadata (``how_trained``) records the exact command, data, steps, seed and wall
+time. Loading dispatches on the checkpoint's ``kind``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from atomsmith.training import checkpoint as ckpt
+
+__all__ = ["DEFAULT_MODEL", "UnknownModelError", "available", "info", "load_model", "path_of"]
+
+#: the model ``atomsmith sample`` uses when none is named.
+DEFAULT_MODEL = "perov-5"
+_HERE = Path(__file__).resolve().parent
+
+
+class UnknownModelError(ValueError):
+    """A model name that is neither registered nor an existing checkpoint file."""
+
+
+@cache
+def _registry() -> dict[str, dict[str, Any]]:
+    with open(_HERE / "registry.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def available() -> list[str]:
+    """Names of the shipped models."""
+    return sorted(_registry())
+
+
+def info(name: str) -> dict[str, Any]:
+    """Registry entry of ``name`` (file, kind, description, how trained)."""
+    try:
+        return dict(_registry()[name])
+    except KeyError:
+        raise UnknownModelError(
+            f"unknown model {name!r}; available: {', '.join(available())} (or pass a checkpoint file path)") from None
+
+
+def path_of(name: str) -> Path:
+    """File of a registered model."""
+    return _HERE / info(name)["file"]
+
+
+def _loaders() -> dict[str, Callable[[Path], Any]]:
+    from atomsmith.generators.diffusion.model import CHECKPOINT_KIND, DiffusionModel
+
+    return {CHECKPOINT_KIND: DiffusionModel.load, f"train-state:{CHECKPOINT_KIND}": DiffusionModel.load}
+
+
+def load_model(name_or_path: str | os.PathLike) -> Any:
+    """A model from a registered name (e.g. ``"perov-5"``) or a checkpoint path.
+
+    Raises :class:`UnknownModelError` (listing the available names) for anything else, and the checkpoint
+    errors of :mod:`atomsmith.training.checkpoint` for damaged or foreign files.
+    """
+    name = str(name_or_path)
+    if name in _registry():
+        path = path_of(name)
+    elif Path(name).is_file():
+        path = Path(name)
+    else:
+        raise UnknownModelError(
+            f"unknown model {name!r}: not a shipped model and no such file; available: {', '.join(available())}")
+    kind = ckpt.read_header(path)["kind"]
+    loaders = _loaders()
+    if kind not in loaders:
+        raise ckpt.CheckpointMismatchError(
+            f"{path} holds a {kind!r} checkpoint; load_model can open: {', '.join(sorted(loaders))}")
+    return loaders[kind](path)
