@@ -72,6 +72,9 @@ def test_csp_pairs_rounds_over_ground_truths(tmp_path, monkeypatch):
     assert r["match_rate"] == 1.0 and r["samples_per_target"] == 2
     r = evaluate(wrong, gts, task="csp", n_workers=1)
     assert r["match_rate"] == 0.0
+    r = evaluate([w for pair in zip(wrong, jitter) for w in pair], gts, task="csp", pairing="consecutive",
+                 n_workers=1)
+    assert r["match_rate"] == 1.0 and r["samples_per_target"] == 2
     with pytest.raises(ValueError, match="cannot be paired"):
         evaluate(jitter[:2], gts, task="csp", n_workers=1)
 

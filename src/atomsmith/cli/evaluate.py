@@ -22,6 +22,7 @@ _ROWS = [
     ("amsd_precision", "AMSD-P", "float"),
     ("amcd_recall", "AMCD-R", "float"),
     ("amcd_precision", "AMCD-P", "float"),
+    ("subsample_size", "valid samples drawn for d_*", "int"),
     ("wdist_density", "d_rho (g/cm^3)", "float"),
     ("wdist_num_elems", "d_#el", "float"),
     ("wdist_prop", "d_prop", "float"),
@@ -92,6 +93,8 @@ def evaluate_command(
     reference: str = typer.Option(..., "--reference", "-r", help="Reference set: NAME:SPLIT (e.g. perov_5:test) "
                                   "or a structure file / directory."),
     task: str = typer.Option("generation", help="generation or csp (structure prediction)."),
+    pairing: str = typer.Option("rounds", help="csp: sample j belongs to structure j mod n ('rounds') or j // k "
+                                "('consecutive'), unless every sample has a gt_index property."),
     train: str = typer.Option("auto", help="Training set for novelty: NAME:SPLIT, a path, 'auto' (NAME:train of "
                               "the reference) or 'none'."),
     dataset: str | None = typer.Option(None, help="Dataset whose CDVAE coverage cutoffs to use (default: the "
@@ -126,8 +129,8 @@ def evaluate_command(
     try:
         train_set = _resolve_train(train, reference, console) if task == "generation" else None
         result = evaluate(samples, reference, task=task, dataset=dataset, cutoffs=cutoffs, train=train_set,
-                          n_subsample=subsample, seed=seed, n_workers=workers, comp_scaler=comp_scaler,
-                          uniqueness=uniqueness, cache=cache, progress=not quiet)
+                          pairing=pairing, n_subsample=subsample, seed=seed, n_workers=workers,
+                          comp_scaler=comp_scaler, uniqueness=uniqueness, cache=cache, progress=not quiet)
     except _user_errors() as exc:
         console.print(f"[red]error: {exc}[/red]")
         raise typer.Exit(1) from exc

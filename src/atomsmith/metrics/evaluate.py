@@ -20,7 +20,8 @@ novelty             over all valid samples against ``train`` (None when not give
 
 Structure prediction (``task="csp"``, CDVAE ``RecEval`` / DiffCSP ``RecEvalBatch``): ``reference`` holds the
 ground truths and each sample is paired with one of them (``gt_index``; by default a ``gt_index`` property on
-every sample, else sample ``j`` belongs to ground truth ``j mod n``, i.e. k rounds over the test set), giving
+every sample, else sample ``j`` belongs to ground truth ``j mod n``, i.e. k rounds over the test set, or with
+``pairing="consecutive"`` to ground truth ``j // k``), giving
 ``match_rate`` and ``rms_dist`` (:func:`~atomsmith.metrics.matching.csp_match`) plus the validity fractions.
 
 Deviations from CDVAE are listed in the docstrings of the modules that compute each metric; in short: seeded
@@ -102,20 +103,33 @@ def _validity(samples: Sequence[Sample]) -> tuple[np.ndarray, np.ndarray]:
     return comp, struct
 
 
-def _default_gt_index(samples: Sequence[Sample], n_gt: int) -> np.ndarray:
+#: How CSP samples are paired with ground truths when no ``gt_index`` is given.
+PAIRINGS = ("rounds", "consecutive")
+
+
+def default_gt_index(samples: Sequence[Sample], n_gt: int, pairing: str = "rounds") -> np.ndarray:
+    """Ground truth of each CSP sample: a ``gt_index`` property on every sample if present, else by position.
+
+    With ``k * n_gt`` samples, ``pairing="rounds"`` pairs sample ``j`` with ground truth ``j mod n_gt`` (k passes
+    over the test set, DiffCSP's layout) and ``"consecutive"`` with ``j // k`` (k samples per structure in a row).
+    """
+    if pairing not in PAIRINGS:
+        raise ValueError(f"pairing must be one of {PAIRINGS}, got {pairing!r}")
     props = [s.properties.get("gt_index") if isinstance(s, Crystal) else None for s in samples]
     if props and all(p is not None for p in props):
         return np.asarray(props, np.int64)
     if n_gt == 0 or len(samples) % n_gt:
         raise ValueError(f"{len(samples)} samples cannot be paired with {n_gt} ground truths: give gt_index, a "
-                         "'gt_index' property on every sample, or k * n_ground_truth samples in k rounds")
-    return np.arange(len(samples)) % n_gt
+                         "'gt_index' property on every sample, or k * n_ground_truth samples")
+    j = np.arange(len(samples))
+    return j % n_gt if pairing == "rounds" else j // (len(samples) // n_gt)
 
 
 def evaluate(samples: Sequence[Sample] | str | os.PathLike, reference: Sequence[Crystal] | str, *,
              task: str = "generation", dataset: str | None = None,
              cutoffs: tuple[float, float] | None = None, train: Sequence[Crystal] | str | None = None,
              property_fn: distributions.PropertyFn | None = None, gt_index: Sequence[int] | None = None,
+             pairing: str = "rounds",
              n_subsample: int = distributions.CDVAE_N_SUBSAMPLE, seed: int = 0, n_workers: int | None = None,
              comp_scaler: str | CompScaler = "cdvae", uniqueness: bool = True,
              cache: bool = True, cache_dir: str | os.PathLike | None = None,
@@ -130,7 +144,8 @@ def evaluate(samples: Sequence[Sample] | str | os.PathLike, reference: Sequence[
       cutoffs: ``(struct_cutoff, comp_cutoff)`` overriding the dataset's.
       train: training structures (or ``"NAME:SPLIT"``) for novelty; None skips novelty.
       property_fn: predictor ``crystals -> [n]`` for ``wdist_prop``; None skips it.
-      gt_index: CSP only, ``[n_samples]`` ground truth of each sample (see module docstring for the default).
+      gt_index: CSP only, ``[n_samples]`` ground truth of each sample (default: :func:`default_gt_index`).
+      pairing: CSP only, ``"rounds"`` or ``"consecutive"`` (see :func:`default_gt_index`).
       n_subsample: valid samples drawn for the distribution metrics (CDVAE: 1000).
       seed: seed of that draw.
       n_workers: processes for fingerprints and matching (default: all CPUs).
@@ -179,7 +194,10 @@ def evaluate(samples: Sequence[Sample] | str | os.PathLike, reference: Sequence[
 
     if task == "csp":
         t = time.perf_counter()
-        index = np.asarray(gt_index, np.int64) if gt_index is not None else _default_gt_index(samples, len(ref))
+        if gt_index is not None:
+            index = np.asarray(gt_index, np.int64)
+        else:
+            index = default_gt_index(samples, len(ref), pairing)
         ref_comp_valid, ref_struct_valid = _validity(ref)
         ref_valid = ref_comp_valid & ref_struct_valid & ref_fps.ok
         csp = matching.csp_match(samples, ref, index, valid, ref_valid, n_workers, progress=bar("matching"))

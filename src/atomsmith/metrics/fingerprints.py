@@ -239,6 +239,9 @@ def cached_fingerprints(crystals: Sequence[Crystal], n_workers: int | None = Non
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, structure=fps.structure, composition=fps.composition, ok=fps.ok)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a cache entry should follow the umask
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
