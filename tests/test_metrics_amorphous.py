@@ -21,6 +21,7 @@ def test_diamond_statistics_are_exact():
     assert stats.coordination_mean == 4.0 and stats.coordination_fractions == {4: 1.0}
     assert stats.angle_mean == pytest.approx(109.4712, abs=1e-3)
     assert stats.angle_std == pytest.approx(0.0, abs=1e-4)
+    assert stats.angle_mean_fourfold == pytest.approx(109.4712, abs=1e-3)
     bond = A_SI * np.sqrt(3) / 4
     assert stats.bond_length_mean == pytest.approx(bond, abs=1e-9)
     assert stats.first_peak == pytest.approx(bond, abs=0.01)
@@ -78,8 +79,12 @@ def test_coordination_and_angles_of_distorted_cell():
     crystal = Crystal.from_cartesian(base.lattice, base.positions + 0.08 * rng.normal(size=(8, 3)), base.numbers)
     z = amorphous.coordination_numbers(crystal)
     assert z.tolist() == [4] * 8
-    angles = amorphous.bond_angles(crystal)
+    angles, centers = amorphous.bond_angles(crystal, return_centers=True)
     assert 100 < angles.mean() < 115 and angles.std() > 0.5
+    np.testing.assert_array_equal(np.bincount(centers), [6] * 8)
+    # a longer cutoff reaches the second shell: 16 neighbours, 120 angles per atom
+    assert amorphous.coordination_numbers(diamond(), 4.0).tolist() == [16] * 8
+    assert len(amorphous.bond_angles(diamond(), 4.0)) == 8 * 120
 
 
 def test_errors():

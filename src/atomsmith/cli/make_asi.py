@@ -1,6 +1,7 @@
 """``atomsmith data make-asi``: amorphous silicon cells by Stillinger-Weber melt-quench, cached, written as extxyz.
 
-The command joins the ``data`` group made by :mod:`atomsmith.cli.data` (list ``make_asi`` after ``data`` in
+Option defaults equal :class:`~atomsmith.physics.melt_quench.MeltQuenchConfig`'s (a test checks it; they are
+repeated here so that ``atomsmith --help`` does not import JAX). The command joins the ``data`` group made by :mod:`atomsmith.cli.data` (list ``make_asi`` after ``data`` in
 ``COMMAND_MODULES``); :func:`register_on` adds it to any typer group.
 """
 
@@ -21,8 +22,8 @@ def make_asi(
     density: float = typer.Option(2.29, "--density", help="Mass density in g/cm^3 (fixed cell)."),
     start: str = typer.Option("random", "--start", help="Initial structure: random or diamond."),
     t_melt: float = typer.Option(3500.0, "--t-melt", help="Melt temperature, K."),
-    melt_ps: float = typer.Option(5.0, "--melt-ps", help="Melt duration, ps."),
-    quench_rate: float = typer.Option(1e14, "--quench-rate", help="Linear cooling rate, K/s."),
+    melt_ps: float = typer.Option(4.0, "--melt-ps", help="Melt duration, ps."),
+    quench_rate: float = typer.Option(3e14, "--quench-rate", help="Linear cooling rate, K/s."),
     t_final: float = typer.Option(300.0, "--t-final", help="Final (anneal) temperature, K."),
     anneal_ps: float = typer.Option(2.0, "--anneal-ps", help="Anneal duration at t-final, ps."),
     dt: float = typer.Option(2.0, "--dt", help="MD time step, fs."),

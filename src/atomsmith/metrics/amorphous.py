@@ -78,23 +78,28 @@ def coordination_numbers(crystal: Crystal, cutoff: float = SI_BOND_CUTOFF) -> np
     return np.bincount(graph.receivers, minlength=crystal.n_atoms)
 
 
-def bond_angles(crystal: Crystal, cutoff: float = SI_BOND_CUTOFF) -> np.ndarray:
+def bond_angles(crystal: Crystal, cutoff: float = SI_BOND_CUTOFF, return_centers: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """All bond angles j-i-k (degrees) between pairs of distinct bonds shorter than ``cutoff`` Å at each atom i.
-    Returns a flat array of ``sum_i z_i (z_i - 1) / 2`` angles."""
+
+    Returns a flat array of ``sum_i z_i (z_i - 1) / 2`` angles, and with ``return_centers`` also the index of the
+    centre atom i of each angle.
+    """
     crystal = _as_list(crystal)[0]
     graph = neighbor_list(crystal, cutoff)
     vectors = graph.vectors(crystal)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-    out = []
+    cosines, centers = [np.zeros(0)], [np.zeros(0, np.int64)]
     starts = np.searchsorted(graph.receivers, np.arange(crystal.n_atoms + 1))  # receivers are sorted
     for i in range(crystal.n_atoms):
         u = unit[starts[i]:starts[i + 1]]
         if len(u) < 2:
             continue
         a, b = np.triu_indices(len(u), k=1)
-        out.append(np.einsum("ij,ij->i", u[a], u[b]))
-    cosines = np.concatenate(out) if out else np.zeros(0)
-    return np.degrees(np.arccos(np.clip(cosines, -1.0, 1.0)))
+        cosines.append(np.einsum("ij,ij->i", u[a], u[b]))
+        centers.append(np.full(len(a), i))
+    angles = np.degrees(np.arccos(np.clip(np.concatenate(cosines), -1.0, 1.0)))
+    return (angles, np.concatenate(centers)) if return_centers else angles
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +114,8 @@ class AmorphousStats:
     coordination_fractions: dict  # {z: fraction of atoms}
     angle_mean: float  # degrees
     angle_std: float
+    angle_mean_fourfold: float  # degrees, angles centred on four-fold atoms only
+    angle_std_fourfold: float
     first_peak: float  # Å
     bond_length_mean: float  # Å, bonds shorter than the cutoff
     cutoff: float
@@ -121,11 +128,16 @@ class AmorphousStats:
 
 def amorphous_statistics(crystals: Sequence[Crystal] | Crystal, cutoff: float = SI_BOND_CUTOFF,
                          r_max: float = 8.0, n_bins: int = 400) -> AmorphousStats:
-    """Density, coordination (mean and distribution), bond-angle mean/std, mean bond length and first g(r) peak,
-    pooled over all atoms / angles of ``crystals``."""
+    """Density, coordination (mean and distribution), bond-angle mean/std (all angles, and those centred on
+    four-fold atoms), mean bond length and first g(r) peak, pooled over all atoms / angles of ``crystals``."""
     items = _as_list(crystals)
     coordination = np.concatenate([coordination_numbers(c, cutoff) for c in items])
-    angles = np.concatenate([bond_angles(c, cutoff) for c in items])
+    angles, fourfold = [], []
+    for c in items:
+        a, centers = bond_angles(c, cutoff, return_centers=True)
+        angles.append(a)
+        fourfold.append(a[coordination_numbers(c, cutoff)[centers] == 4])
+    angles, fourfold = np.concatenate(angles), np.concatenate(fourfold)
     bonds = np.concatenate([neighbor_list(c, cutoff).distances(c) for c in items])
     r, g = pair_distribution(items, r_max, n_bins)
     densities = np.array([c.density for c in items])
@@ -137,5 +149,7 @@ def amorphous_statistics(crystals: Sequence[Crystal] | Crystal, cutoff: float = 
         coordination_fractions={int(v): float(c) / coordination.size for v, c in zip(values, counts)},
         angle_mean=float(angles.mean()) if angles.size else float("nan"),
         angle_std=float(angles.std()) if angles.size else float("nan"),
+        angle_mean_fourfold=float(fourfold.mean()) if fourfold.size else float("nan"),
+        angle_std_fourfold=float(fourfold.std()) if fourfold.size else float("nan"),
         first_peak=first_peak(r, g), bond_length_mean=float(bonds.mean()) if bonds.size else float("nan"),
         cutoff=float(cutoff))

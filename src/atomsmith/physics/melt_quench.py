@@ -58,11 +58,11 @@ class MeltQuenchConfig:
     start: str = "random"
     min_start_distance: float = 2.0
     t_melt: float = 3500.0
-    melt_ps: float = 5.0
+    melt_ps: float = 4.0
     t_final: float = 300.0
-    quench_rate: float = 1e14
+    quench_rate: float = 3e14
     anneal_ps: float = 2.0
-    dt: float = 1.0
+    dt: float = 2.0
     friction: float = 0.01
     fmax: float = 1e-3
     relax_steps: int = 5000
