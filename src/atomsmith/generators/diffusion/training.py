@@ -118,6 +118,6 @@ def init_params(config: DiffusionConfig, key: jax.Array, n_atoms: int = 5):
     _, net = make_loss_fn(config)
     b = 2
     lattice = jnp.tile(jnp.eye(3) * 4.0, (b, 1, 1))
-    return net.init(key, jnp.zeros((b, n_atoms, 3)) + 0.1 * jnp.arange(n_atoms)[None, :, None], lattice,
+    return jax.jit(net.init)(key, jnp.zeros((b, n_atoms, 3)) + 0.1 * jnp.arange(n_atoms)[None, :, None], lattice,
                     jnp.zeros((b, n_atoms, config.n_species)), jnp.ones((b, n_atoms), bool), jnp.full((b,), 0.5),
                     jnp.zeros((b,)))

@@ -1,0 +1,83 @@
+"""``atomsmith sample``: output formats, refusing to overwrite, structure prediction, clear errors (tiny model)."""
+
+from __future__ import annotations
+
+import gzip
+
+import jax
+import pytest
+from typer.testing import CliRunner
+
+from atomsmith.cli.main import app
+from atomsmith.generators.diffusion import DiffusionConfig, DiffusionModel
+from atomsmith.generators.diffusion.training import init_params
+from atomsmith.structures import io
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    config = DiffusionConfig.tiny()
+    path = tmp_path_factory.mktemp("model") / "tiny.ckpt"
+    DiffusionModel(config, init_params(config, jax.random.PRNGKey(0))).save(path)
+    return path
+
+
+def _run(*args):
+    return runner.invoke(app, ["sample", *map(str, args)])
+
+
+def test_writes_extxyz_and_refuses_to_overwrite(tiny_checkpoint, tmp_path):
+    out = tmp_path / "s.extxyz"
+    result = _run("-n", 3, "--model", tiny_checkpoint, "--out", out, "--steps", 2, "--no-progress")
+    assert result.exit_code == 0, result.output
+    crystals = io.read(out, min_distance=None)
+    assert len(crystals) == 3
+    assert "structures/s" in result.output and "structurally valid" in result.output
+    before = out.read_bytes()
+    again = _run("-n", 3, "--model", tiny_checkpoint, "--out", out, "--steps", 2, "--seed", 5, "--no-progress")
+    assert again.exit_code != 0 and "--force" in again.output
+    assert out.read_bytes() == before
+    forced = _run("-n", 3, "--model", tiny_checkpoint, "--out", out, "--steps", 2, "--seed", 5, "--force",
+                  "--no-progress")
+    assert forced.exit_code == 0, forced.output
+    assert out.read_bytes() != before
+
+
+def test_cif_and_poscar_directories_and_gzip(tiny_checkpoint, tmp_path):
+    for fmt, suffix in (("cif", ".cif"), ("poscar", ".vasp")):
+        out = tmp_path / f"dir_{fmt}"
+        result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--format", fmt, "--steps", 1,
+                      "--sampler", "ode", "--no-progress")
+        assert result.exit_code == 0, result.output
+        files = sorted(out.glob(f"*{suffix}"))
+        assert len(files) == 2
+        assert io.read_one(files[0], min_distance=None).n_atoms in (3, 5)
+    out = tmp_path / "s.extxyz.gz"
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--steps", 1, "--sampler", "ode",
+                  "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert gzip.decompress(out.read_bytes()).decode().count("Lattice=") == 2
+
+
+def test_structure_prediction_keeps_the_composition(tiny_checkpoint, tmp_path):
+    out = tmp_path / "csp.extxyz"
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--composition", "SrTiO3", "--steps", 1,
+                  "--sampler", "ode", "--no-progress")
+    assert result.exit_code == 0, result.output
+    for crystal in io.read(out, min_distance=None):
+        assert sorted(crystal.numbers.tolist()) == [8, 8, 8, 22, 38]
+
+
+def test_clear_errors(tiny_checkpoint, tmp_path):
+    result = _run("-n", 2, "--model", "no-such-model", "--out", tmp_path / "x.extxyz")
+    assert result.exit_code != 0 and "perov-5" in result.output  # lists the available models
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", tmp_path / "x.extxyz", "--composition", "UO2",
+                  "--steps", 1)
+    assert result.exit_code != 0 and "vocabulary" in result.output
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", tmp_path / "x.unknown")
+    assert result.exit_code != 0 and "format" in result.output
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", tmp_path / "POSCAR")
+    assert result.exit_code != 0 and "one structure" in result.output
+    assert not list(tmp_path.glob("x.*"))
