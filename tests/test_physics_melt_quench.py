@@ -12,8 +12,8 @@ from atomsmith.metrics.amorphous import amorphous_statistics
 from atomsmith.physics import asi_set
 from atomsmith.physics.melt_quench import MeltQuenchConfig, diamond_start, melt_quench, random_start
 
-TINY = MeltQuenchConfig(n_atoms=64, melt_ps=0.4, quench_rate=1e16, anneal_ps=0.4, dt=2.0, friction=0.05,
-                        relax_steps=3000)
+TINY = MeltQuenchConfig(n_atoms=64, melt_ps=0.4, hot_quench_rate=1e16, hold_ps=0.2, quench_rate=1e16,
+                        anneal_ps=0.4, dt=2.0, friction=0.05, relax_steps=3000)
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,20 @@ def test_config_validation():
         MeltQuenchConfig(start="lattice")
     with pytest.raises(ValueError, match="8 k"):
         MeltQuenchConfig(n_atoms=100, start="diamond")
-    with pytest.raises(ValueError, match="t_melt > t_final"):
+    with pytest.raises(ValueError, match="t_melt >= t_hold >= t_final"):
         MeltQuenchConfig(t_melt=200.0)
+    with pytest.raises(ValueError, match="t_melt >= t_hold >= t_final"):
+        MeltQuenchConfig(t_hold=4000.0)
+    with pytest.raises(ValueError, match="rates"):
+        MeltQuenchConfig(hot_quench_rate=0.0)
     with pytest.raises(ValueError, match="density"):
         MeltQuenchConfig(density=20.0)
-    assert MeltQuenchConfig(quench_rate=1e14).quench_ps == pytest.approx(32.0)
+    # 3500 -> 1100 K at 1e15 K/s (2.4 ps), 10 ps hold, 1100 -> 300 K at 1e14 K/s (8 ps)
+    config = MeltQuenchConfig(quench_rate=1e14, hot_quench_rate=1e15, hold_ps=10.0)
+    assert config.quench_ps == pytest.approx(20.4)
+    assert config.steps() == {"melt": 1500, "quench_hot": 1200, "hold": 5000, "quench": 4000, "anneal": 500}
+    linear = MeltQuenchConfig(quench_rate=1e14, hot_quench_rate=1e14, hold_ps=0.0)
+    assert linear.mean_quench_rate == pytest.approx(1e14)
     assert MeltQuenchConfig(n_atoms=512, density=2.29).box_length == pytest.approx(21.847, abs=0.001)
 
 
@@ -91,7 +100,8 @@ def test_make_asi_command(tmp_path):
     app = typer.Typer()
     make_asi.register(app)
     args = ["data", "make-asi", "--n-atoms", "64", "--n-cells", "1", "--out", str(tmp_path / "out"), "--seed", "3",
-            "--melt-ps", "0.4", "--quench-rate", "1e16", "--anneal-ps", "0.4", "--friction", "0.05",
+            "--melt-ps", "0.4", "--hot-quench-rate", "1e16", "--hold-ps", "0.2", "--quench-rate", "1e16",
+            "--anneal-ps", "0.4", "--friction", "0.05",
             "--cache-dir", str(tmp_path / "c")]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -129,6 +139,6 @@ def test_command_defaults_match_config():
 
     defaults = MeltQuenchConfig()
     options = {name: p.default.default for name, p in inspect.signature(make_asi.make_asi).parameters.items()}
-    for field in ("density", "start", "t_melt", "melt_ps", "quench_rate", "t_final", "anneal_ps", "dt", "friction",
-                  "fmax"):
+    for field in ("density", "start", "t_melt", "melt_ps", "hot_quench_rate", "t_hold", "hold_ps", "quench_rate",
+                  "t_final", "anneal_ps", "dt", "friction", "fmax"):
         assert options[field] == getattr(defaults, field), field

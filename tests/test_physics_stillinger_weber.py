@@ -31,8 +31,8 @@ def diamond(a: float = A_SI, reps: int = 1, primitive: bool = False) -> Crystal:
 def distorted(seed: int, crystal: Crystal, noise: float = 0.15, cell_noise: float = 0.03) -> Crystal:
     rng = np.random.default_rng(seed)
     lattice = crystal.lattice @ (np.eye(3) + cell_noise * rng.normal(size=(3, 3)))
-    return Crystal.from_cartesian(lattice, crystal.frac_coords @ lattice + noise * rng.normal(size=(crystal.n_atoms, 3)),
-                                  crystal.numbers)
+    positions = crystal.frac_coords @ lattice + noise * rng.normal(size=(crystal.n_atoms, 3))
+    return Crystal.from_cartesian(lattice, positions, crystal.numbers)
 
 
 def reference_energy(crystal: Crystal, p: sw.SWParams = sw.SILICON) -> float:

@@ -5,12 +5,13 @@
 
 Writes ``results.json`` and PNG plots next to this file, and the cells as multi-frame extxyz files under
 ``output/`` (not committed; the same cells are in the atomsmith cache, and ``atomsmith data make-asi`` with the
-protocol printed in results.json regenerates any of them bit for bit on the same machine).
+protocol printed in results.json regenerates them; JAX on CPU is deterministic for a given software stack).
 
 Steps: (1) the main set (seed 0, default protocol of :class:`MeltQuenchConfig`): 20 cells of 512 atoms, 8 of 216,
-16 of 64; (2) NVE energy conservation of the integrator (float32) at 3500 K and 300 K; (3) zero-pressure density by
-FIRE cell relaxation of 4 of the 512-atom cells; (4) statistics and the comparison with published values;
-(5) a quench-rate study on 64-atom cells (1e15, 1e14, 1e13 K/s).
+16 of 64; the first 4 / 2 / 2 cells of 64 / 216 / 512 atoms also go to the package data folder
+(``--ship-only`` stops there); (2) NVE energy conservation of the float32 integrator at 3500 K and 300 K;
+(3) zero-pressure density by FIRE cell relaxation of 4 of the 512-atom cells; (4) statistics and the comparison
+with published values; (5) a quench-rate study on 64-atom cells (1e15, 1e14, 1e13 K/s).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from atomsmith.structures import io
 
 HERE = Path(__file__).resolve().parent
 SIZES = {512: 20, 216: 8, 64: 16}
+#: Cells 0..k-1 of each size that ship with the package (src/atomsmith/datasets/files/a_si).
+SHIPPED = {64: 4, 216: 2, 512: 2}
+#: Linear quenches (no hold, one rate from 3500 to 300 K) of 64-atom cells, to compare with the default protocol.
 RATE_STUDY = {"rates": [1e15, 1e14, 1e13], "n_cells": 4, "seed": 1}
 
 # Published values for a-Si. Where a number is quoted from memory of the paper rather than checked against its
@@ -68,6 +72,18 @@ def generate(cache_dir: Path | None) -> dict[int, list]:
         out = HERE / "output" / f"a_si_{n_atoms}.extxyz"
         io.write(out, sets[n_atoms], overwrite=True)
     return sets
+
+
+def ship(sets: dict[int, list]) -> list[str]:
+    """Write the first cells of each size into the package data folder (one multi-frame extxyz per size)."""
+    from atomsmith.physics.asi_set import SHIPPED_DIR
+
+    names = []
+    for n_atoms, k in sorted(SHIPPED.items()):
+        path = io.write(SHIPPED_DIR / f"a_si_{n_atoms}.extxyz", sets[n_atoms][:k], overwrite=True)
+        names.append(path.name)
+        log(f"shipped {k} cells of {n_atoms} atoms -> {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    return names
 
 
 def nve_check(n_atoms: int = 216) -> dict:
@@ -121,7 +137,8 @@ def cell_summary(cells: list) -> dict:
     arr = lambda k: np.array([p[k] for p in props], np.float64)  # noqa: E731
     return {"energy_per_atom_mean": float(arr("energy_per_atom").mean()),
             "energy_per_atom_std": float(arr("energy_per_atom").std()),
-            "pressure_gpa_mean": float(arr("pressure_gpa").mean()), "pressure_gpa_std": float(arr("pressure_gpa").std()),
+            "pressure_gpa_mean": float(arr("pressure_gpa").mean()),
+            "pressure_gpa_std": float(arr("pressure_gpa").std()),
             "max_force_max": float(arr("max_force").max()), "all_relax_converged": bool(all(p["relax_converged"]
                                                                                            for p in props)),
             "t_anneal_mean_K": float(arr("t_anneal_mean").mean()),
@@ -131,13 +148,18 @@ def cell_summary(cells: list) -> dict:
 def rate_study(cache_dir: Path | None) -> list[dict]:
     rows = []
     for rate in RATE_STUDY["rates"]:
-        config = MeltQuenchConfig(n_atoms=64, quench_rate=rate)
+        config = MeltQuenchConfig(n_atoms=64, quench_rate=rate, hot_quench_rate=rate, hold_ps=0.0)
         log(f"rate study {rate:.0e} K/s: {config.describe()}")
         cells = make_asi_set(config, RATE_STUDY["n_cells"], seed=RATE_STUDY["seed"], cache_dir=cache_dir,
                              progress=log)
         stats = amorphous_statistics(cells)
         rows.append({"quench_rate_K_per_s": rate, "protocol_key": protocol_key(config), **stats.as_dict(),
                      **cell_summary(cells)})
+    config = MeltQuenchConfig(n_atoms=64)
+    cells = make_asi_set(config, RATE_STUDY["n_cells"], seed=RATE_STUDY["seed"], cache_dir=cache_dir, progress=log)
+    rows.append({"quench_rate_K_per_s": config.mean_quench_rate, "protocol": "default (with hold)",
+                 "protocol_key": protocol_key(config), **amorphous_statistics(cells).as_dict(),
+                 **cell_summary(cells)})
     return rows
 
 
@@ -180,10 +202,15 @@ def plots(sets: dict[int, list], rates: list[dict] | None) -> list[str]:
 
     if rates:
         fig, ax = plt.subplots(figsize=(5.0, 3.6))
-        x = [row["quench_rate_K_per_s"] for row in rates]
-        ax.semilogx(x, [row["coordination_mean"] for row in rates], "o-", label="mean coordination")
-        ax.semilogx(x, [row["coordination_fractions"].get("5", 0.0) + 4 for row in rates], "s--",
-                    label="4 + five-fold fraction")
+        linear = [row for row in rates if "protocol" not in row]
+        held = [row for row in rates if "protocol" in row]
+        x = [row["quench_rate_K_per_s"] for row in linear]
+        ax.semilogx(x, [row["coordination_mean"] for row in linear], "o-", label="linear quench: mean coordination")
+        ax.semilogx(x, [row["coordination_fractions"].get("5", 0.0) + 4 for row in linear], "s--",
+                    label="linear quench: 4 + five-fold fraction")
+        for row in held:
+            ax.semilogx([row["quench_rate_K_per_s"]], [row["coordination_mean"]], "r*", ms=12,
+                        label="with 10 ps hold at 1100 K (mean rate)")
         ax.set(xlabel="quench rate (K/s)", ylabel="coordination", title="64-atom cells, 4 per rate")
         ax.legend()
         fig.tight_layout()
@@ -197,9 +224,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--skip-rate-study", action="store_true")
+    parser.add_argument("--ship-only", action="store_true", help="only (re)write the shipped package files")
     args = parser.parse_args()
     t0 = time.time()
     sets = generate(args.cache_dir)
+    shipped = ship(sets)
+    if args.ship_only:
+        return
     generation_seconds = {n: cell_summary(c)["seconds_total"] for n, c in sets.items()}
     log(f"generation (sum of per-cell times, cached cells count with their original time): {generation_seconds}")
     nve = nve_check()
@@ -224,7 +255,7 @@ def main() -> None:
         "command": {str(n): f"atomsmith data make-asi --n-atoms {n} --n-cells {k} --seed 0 --out DIR"
                     for n, k in SIZES.items()},
         "statistics": statistics, "nve": nve, "zero_pressure_relax_512": zp, "rate_study_64": rates,
-        "literature": LITERATURE, "plots": pngs,
+        "literature": LITERATURE, "plots": pngs, "shipped_files": shipped,
         "pressure_note": "stress from autodiff, P = -tr(stress)/3; negative = the cell would shrink at zero pressure",
         "machine": {"cpus": 2, "shared": True, "platform": platform.platform(), "jax": jax.__version__},
         "script_seconds": time.time() - t0,

@@ -1,8 +1,9 @@
 """``atomsmith data make-asi``: amorphous silicon cells by Stillinger-Weber melt-quench, cached, written as extxyz.
 
 Option defaults equal :class:`~atomsmith.physics.melt_quench.MeltQuenchConfig`'s (a test checks it; they are
-repeated here so that ``atomsmith --help`` does not import JAX). The command joins the ``data`` group made by :mod:`atomsmith.cli.data` (list ``make_asi`` after ``data`` in
-``COMMAND_MODULES``); :func:`register_on` adds it to any typer group.
+repeated here so that ``atomsmith --help`` does not import JAX). The command joins the ``data`` group made by
+:mod:`atomsmith.cli.data` (list ``make_asi`` after ``data`` in ``COMMAND_MODULES``); :func:`register_on` adds it to
+any typer group.
 """
 
 from __future__ import annotations
@@ -22,10 +23,15 @@ def make_asi(
     density: float = typer.Option(2.29, "--density", help="Mass density in g/cm^3 (fixed cell)."),
     start: str = typer.Option("random", "--start", help="Initial structure: random or diamond."),
     t_melt: float = typer.Option(3500.0, "--t-melt", help="Melt temperature, K."),
-    melt_ps: float = typer.Option(4.0, "--melt-ps", help="Melt duration, ps."),
-    quench_rate: float = typer.Option(3e14, "--quench-rate", help="Linear cooling rate, K/s."),
+    melt_ps: float = typer.Option(3.0, "--melt-ps", help="Melt duration, ps."),
+    hot_quench_rate: float = typer.Option(1e15, "--hot-quench-rate", help="Cooling rate from t-melt to t-hold, K/s.",
+                                          show_default="1e15"),
+    t_hold: float = typer.Option(1100.0, "--t-hold", help="Hold temperature, K."),
+    hold_ps: float = typer.Option(10.0, "--hold-ps", help="Hold duration at t-hold, ps (0: no hold)."),
+    quench_rate: float = typer.Option(3e14, "--quench-rate", help="Cooling rate from t-hold to t-final, K/s.",
+                                      show_default="3e14"),
     t_final: float = typer.Option(300.0, "--t-final", help="Final (anneal) temperature, K."),
-    anneal_ps: float = typer.Option(2.0, "--anneal-ps", help="Anneal duration at t-final, ps."),
+    anneal_ps: float = typer.Option(1.0, "--anneal-ps", help="Anneal duration at t-final, ps."),
     dt: float = typer.Option(2.0, "--dt", help="MD time step, fs."),
     friction: float = typer.Option(0.01, "--friction", help="Langevin friction, 1/fs."),
     fmax: float = typer.Option(1e-3, "--fmax", help="FIRE force tolerance, eV/Å."),
@@ -36,7 +42,7 @@ def make_asi(
     no_cache: bool = typer.Option(False, "--no-cache", help="Regenerate every cell (overwrites the cache)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
-    """Make amorphous-Si cells (SW potential): random start, melt, linear quench, anneal, FIRE relax."""
+    """Make amorphous-Si cells (SW potential): random start, melt, cool, hold, cool, anneal, FIRE relax."""
     from rich.console import Console
 
     from atomsmith.metrics.amorphous import amorphous_statistics
@@ -47,7 +53,8 @@ def make_asi(
     console = Console(stderr=True)
     try:
         config = MeltQuenchConfig(n_atoms=n_atoms, density=density, start=start, t_melt=t_melt, melt_ps=melt_ps,
-                                  t_final=t_final, quench_rate=quench_rate, anneal_ps=anneal_ps, dt=dt,
+                                  hot_quench_rate=hot_quench_rate, t_hold=t_hold, hold_ps=hold_ps,
+                                  quench_rate=quench_rate, t_final=t_final, anneal_ps=anneal_ps, dt=dt,
                                   friction=friction, fmax=fmax)
         if n_cells < 1:
             raise ValueError(f"--n-cells must be >= 1, got {n_cells}")

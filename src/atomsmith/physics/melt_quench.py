@@ -6,7 +6,12 @@ Protocol (all at a fixed cubic cell of the chosen density, NVT with the Langevin
 1. start: random positions with no pair closer than ``min_start_distance`` (random sequential addition), or
    diamond-cubic silicon (when ``n_atoms = 8 k^3``) with small random displacements;
 2. melt: ``melt_ps`` at ``t_melt`` K (velocities drawn at ``t_melt``);
-3. quench: the target temperature falls linearly from ``t_melt`` to ``t_final`` at ``quench_rate`` K/s;
+3. quench in three parts: linear cooling from ``t_melt`` to ``t_hold`` at ``hot_quench_rate`` K/s (the liquid
+   equilibrates within picoseconds up there, so this rate hardly matters), a hold of ``hold_ps`` at ``t_hold``, and
+   linear cooling from ``t_hold`` to ``t_final`` at ``quench_rate`` K/s. The hold sits near SW silicon's
+   liquid-liquid transition (~1060 K at zero pressure, Sastry & Angell, Nat. Mater. 2, 739 (2003)): a fast quench
+   straight through it freezes the dense, over-coordinated liquid, and a hold lets the network become more
+   four-fold (measured in ``experiments/a_si_data``). ``hold_ps = 0`` with equal rates is a plain linear quench;
 4. anneal: ``anneal_ps`` at ``t_final`` K;
 5. relax: FIRE on the positions (cell fixed) down to ``fmax``.
 
@@ -44,8 +49,10 @@ class MeltQuenchConfig:
       start: ``"random"`` or ``"diamond"``.
       min_start_distance: closest pair allowed in a random start.
       t_melt, melt_ps: melt temperature and duration.
+      hot_quench_rate: cooling rate from ``t_melt`` to ``t_hold``, K/s.
+      t_hold, hold_ps: hold temperature and duration (``hold_ps = 0``: no hold).
+      quench_rate: cooling rate from ``t_hold`` to ``t_final``, K/s.
       t_final: temperature at the end of the quench and during the anneal.
-      quench_rate: cooling rate in K/s (the quench lasts ``(t_melt - t_final) / quench_rate`` s).
       anneal_ps: anneal duration at ``t_final``.
       dt: MD time step, fs.  friction: Langevin friction, 1/fs.
       fmax: FIRE force threshold, eV/Å.  relax_steps: FIRE step limit.
@@ -58,10 +65,13 @@ class MeltQuenchConfig:
     start: str = "random"
     min_start_distance: float = 2.0
     t_melt: float = 3500.0
-    melt_ps: float = 4.0
-    t_final: float = 300.0
+    melt_ps: float = 3.0
+    hot_quench_rate: float = 1e15
+    t_hold: float = 1100.0
+    hold_ps: float = 10.0
     quench_rate: float = 3e14
-    anneal_ps: float = 2.0
+    t_final: float = 300.0
+    anneal_ps: float = 1.0
     dt: float = 2.0
     friction: float = 0.01
     fmax: float = 1e-3
@@ -80,16 +90,24 @@ class MeltQuenchConfig:
             problems.append(f"a diamond start needs n_atoms = 8 k^3, got {self.n_atoms}")
         if not 0.5 < self.density < 5.0:
             problems.append(f"density {self.density} g/cm^3 is not plausible for silicon")
-        if self.t_melt <= self.t_final or self.t_final <= 0:
-            problems.append(f"need t_melt > t_final > 0, got {self.t_melt}, {self.t_final}")
-        if self.quench_rate <= 0 or self.melt_ps < 0 or self.anneal_ps < 0 or self.dt <= 0:
-            problems.append("quench_rate and dt must be > 0, melt_ps and anneal_ps >= 0")
+        if not self.t_melt >= self.t_hold >= self.t_final > 0:
+            problems.append(f"need t_melt >= t_hold >= t_final > 0, got {self.t_melt}, {self.t_hold}, {self.t_final}")
+        if min(self.quench_rate, self.hot_quench_rate, self.dt) <= 0 or min(self.melt_ps, self.hold_ps,
+                                                                              self.anneal_ps) < 0:
+            problems.append("quench rates and dt must be > 0, melt_ps, hold_ps and anneal_ps >= 0")
         if problems:
             raise ValueError("invalid melt-quench config: " + "; ".join(problems))
 
     @property
     def quench_ps(self) -> float:
-        return (self.t_melt - self.t_final) / self.quench_rate * 1e12
+        """Time from the end of the melt to ``t_final`` (both ramps and the hold), ps."""
+        return ((self.t_melt - self.t_hold) / self.hot_quench_rate + (self.t_hold - self.t_final) / self.quench_rate
+                ) * 1e12 + self.hold_ps
+
+    @property
+    def mean_quench_rate(self) -> float:
+        """``(t_melt - t_final) / quench time``, K/s."""
+        return (self.t_melt - self.t_final) / (self.quench_ps * 1e-12)
 
     @property
     def box_length(self) -> float:
@@ -97,16 +115,25 @@ class MeltQuenchConfig:
         mass_g = self.n_atoms * md.MASS_SI / AVOGADRO
         return (mass_g / self.density * 1e24) ** (1.0 / 3.0)
 
+    def stage_ps(self) -> dict[str, float]:
+        """Duration of each stage, ps."""
+        return {"melt": self.melt_ps, "quench_hot": (self.t_melt - self.t_hold) / self.hot_quench_rate * 1e12,
+                "hold": self.hold_ps, "quench": (self.t_hold - self.t_final) / self.quench_rate * 1e12,
+                "anneal": self.anneal_ps}
+
     def steps(self) -> dict[str, int]:
         """MD steps per stage."""
-        return {name: int(round(ps * 1000.0 / self.dt)) for name, ps in
-                (("melt", self.melt_ps), ("quench", self.quench_ps), ("anneal", self.anneal_ps))}
+        return {name: int(round(ps * 1000.0 / self.dt)) for name, ps in self.stage_ps().items()}
 
     def describe(self) -> str:
+        ps = self.stage_ps()
         return (f"SW Si, {self.n_atoms} atoms, {self.density} g/cm^3 fixed cubic cell, {self.start} start; "
                 f"Langevin NVT dt={self.dt} fs friction={self.friction}/fs; melt {self.melt_ps} ps at {self.t_melt} K; "
-                f"linear quench to {self.t_final} K at {self.quench_rate:.3g} K/s ({self.quench_ps:.3g} ps); "
-                f"anneal {self.anneal_ps} ps at {self.t_final} K; FIRE to fmax {self.fmax} eV/A (fixed cell)")
+                f"cool to {self.t_hold} K at {self.hot_quench_rate:.3g} K/s ({ps['quench_hot']:.3g} ps); "
+                f"hold {self.hold_ps} ps at {self.t_hold} K; cool to {self.t_final} K at {self.quench_rate:.3g} K/s "
+                f"({ps['quench']:.3g} ps; mean rate {self.t_melt:.0f}->{self.t_final:.0f} K "
+                f"{self.mean_quench_rate:.3g} K/s); anneal {self.anneal_ps} ps at {self.t_final} K; "
+                f"FIRE to fmax {self.fmax} eV/A (fixed cell)")
 
 
 def random_start(rng: np.random.Generator, n_atoms: int, box: float, min_distance: float,
@@ -138,9 +165,16 @@ def diamond_start(rng: np.random.Generator, n_atoms: int, box: float, jitter: fl
 
 
 def _schedule(config: MeltQuenchConfig) -> np.ndarray:
+    """Target temperature (K) of every MD step, ``[total steps]`` float32."""
     steps = config.steps()
-    quench = np.linspace(config.t_melt, config.t_final, steps["quench"] + 1)[1:] if steps["quench"] else []
-    return np.concatenate([np.full(steps["melt"], config.t_melt), quench,
+
+    def ramp(t_from: float, t_to: float, n: int) -> np.ndarray:
+        return np.linspace(t_from, t_to, n + 1)[1:]
+
+    return np.concatenate([np.full(steps["melt"], config.t_melt),
+                           ramp(config.t_melt, config.t_hold, steps["quench_hot"]),
+                           np.full(steps["hold"], config.t_hold),
+                           ramp(config.t_hold, config.t_final, steps["quench"]),
                            np.full(steps["anneal"], config.t_final)]).astype(np.float32)
 
 
@@ -187,28 +221,30 @@ def melt_quench(config: MeltQuenchConfig, seed: int, index: int = 0,
                                      np.full(config.n_atoms, 14)).wrapped()
     final = _final_energy(crystal, model)
     steps = config.steps()
-    stages = np.cumsum([0, steps["melt"], steps["quench"], steps["anneal"]])
+    bounds = np.cumsum([0, *steps.values()])
     stage_t = {name: float(np.mean(temps[a:b])) if b > a else float("nan")
-               for name, a, b in zip(("melt", "quench", "anneal"), stages[:-1], stages[1:])}
+               for name, a, b in zip(steps, bounds[:-1], bounds[1:])}
     props = {
         "energy": final["energy"], "energy_per_atom": final["energy"] / config.n_atoms, "stress": final["stress"],
         "pressure_gpa": -float(np.trace(final["stress"])) / 3.0 * EV_PER_A3_IN_GPA,
         "max_force": float(np.max(np.linalg.norm(final["forces"], axis=1))),
         "relax_steps": int(result.n_steps), "relax_converged": bool(result.converged),
         "md_list_builds": int(state.vlist.n_builds),
-        "t_melt_mean": stage_t["melt"], "t_quench_mean": stage_t["quench"], "t_anneal_mean": stage_t["anneal"],
+        "t_melt_mean": stage_t["melt"], "t_hold_mean": stage_t["hold"], "t_anneal_mean": stage_t["anneal"],
         "seed": int(seed), "index": int(index), "protocol": config.describe(), "seconds": time.time() - t0,
     }
     return crystal.with_properties(**props)
 
 
+_sw_jit = jax.jit(sw_energy_forces_stress, static_argnums=(3, 4))
+
+
 def _final_energy(crystal: Crystal, model: SWModel) -> dict:
-    """Float64-free final evaluation (float32, same model): energy (eV), forces (eV/Å), stress (eV/Å^3)."""
+    """Final evaluation (float32, same model): energy (eV), forces (eV/Å), stress (eV/Å^3)."""
     pos = jnp.asarray(crystal.positions, jnp.float32)
     lat = jnp.asarray(crystal.lattice, jnp.float32)
     cfg = md.MDConfig(model=model)
     vlist = build_list(pos, lat, md.md_spec(crystal.lattice, crystal.n_atoms, cfg))
-    out = jax.jit(sw_energy_forces_stress, static_argnums=(3, 4))(pos, lat, vlist.neighbors, model.params,
-                                                                  model.max_degree)
+    out = _sw_jit(pos, lat, vlist.neighbors, model.params, model.max_degree)
     return {"energy": float(out.energy), "forces": np.asarray(out.forces, np.float64),
             "stress": np.asarray(out.stress, np.float64)}
