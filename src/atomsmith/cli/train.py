@@ -69,5 +69,8 @@ def diffusion(
 
 
 def register(app: typer.Typer) -> None:
+    from atomsmith.cli.train_predictor import predictor
+
     train_app.command("diffusion")(diffusion)
+    train_app.command("predictor")(predictor)
     app.add_typer(train_app, name="train")

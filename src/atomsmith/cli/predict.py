@@ -1,0 +1,84 @@
+"""``atomsmith predict --model PATH structure.cif ...``: print a predictor's output for structure files.
+
+Scalars are printed per structure (or per atom); tensors as 3x3 matrices, rank-3 tensors as three 3x3 blocks
+``T[k, :, :]`` (k = the first index, e.g. the displacement direction of a Raman tensor). ``--json`` writes
+machine-readable output instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import typer
+
+
+def _matrix(m: np.ndarray, fmt: str = "{:9.4f}") -> str:
+    return "\n".join(" ".join(fmt.format(v) for v in row) for row in m)
+
+
+def _render(value: np.ndarray) -> str:
+    value = np.asarray(value)
+    if value.ndim == 0:
+        return f"{float(value):.6g}"
+    if value.ndim == 1:
+        return " ".join(f"{v:.4f}" for v in value)
+    if value.ndim == 2:
+        return _matrix(value)
+    return "\n".join(f"[{k}]\n{_matrix(value[k])}" for k in range(value.shape[0]))
+
+
+def predict(
+    structures: list[Path] = typer.Argument(..., help="Structure files (CIF, extxyz, POSCAR; several per file ok)."),
+    model: Path = typer.Option(..., "--model", "-m", help="Predictor checkpoint (from `atomsmith train predictor`)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    batch_size: int = typer.Option(16, help="Structures per batch."),
+) -> None:
+    """Predict the property a trained predictor was trained for."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from atomsmith.predictors.model import load_predictor
+    from atomsmith.structures import io
+    from atomsmith.training.checkpoint import CheckpointError
+
+    console = Console()
+    try:
+        predictor, metadata = load_predictor(model)
+    except (CheckpointError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from exc
+    crystals, names = [], []
+    for path in structures:
+        found = io.read(path)
+        crystals.extend(found)
+        names.extend(str(path) if len(found) == 1 else f"{path}[{k}]" for k in range(len(found)))
+    values = predictor.predict(crystals, batch_size=batch_size)
+    readout = predictor.config.readout
+    if as_json:
+        out = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist()}
+               for n, c, v in zip(names, crystals, values)]
+        typer.echo(json.dumps(out, indent=1))
+        return
+    kind = readout.tensor or "scalar"
+    console.print(f"[bold]{predictor.target}[/bold] ({kind}, {readout.level}) from {model}")
+    for name, crystal, value in zip(names, crystals, values):
+        if readout.level == "structure":
+            table = Table(title=f"{name}  {crystal.formula}", show_header=False) if readout.tensor else None
+            if table is None:
+                console.print(f"{name}  {crystal.formula}: {predictor.target} = {_render(value)}")
+            else:
+                table.add_row(_render(value))
+                console.print(table)
+            continue
+        table = Table(title=f"{name}  {crystal.formula}")
+        table.add_column("atom", justify="right")
+        table.add_column("element")
+        table.add_column(predictor.target)
+        for k, (symbol, v) in enumerate(zip(crystal.symbols, value)):
+            table.add_row(str(k), symbol, _render(v))
+        console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(predict)

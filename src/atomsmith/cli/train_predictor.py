@@ -1,0 +1,96 @@
+"""``atomsmith train predictor``: fit a property predictor (scalar or tensor target) with the shared loop.
+
+Registered on the ``train`` sub-app by :mod:`atomsmith.cli.train`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+
+def predictor(
+    out: Path = typer.Option(..., "--out", help="Predictor checkpoint to write (the best EMA weights)."),
+    dataset: str = typer.Option("perov_5", help="Dataset name (see `atomsmith data`)."),
+    target: str = typer.Option("heat_ref", help="Property: heat_ref, energy_per_atom, born_charges, "
+                                                "raman_tensors, dielectric, ..."),
+    train_split: str = typer.Option("train", help="Split to train on."),
+    val_split: str = typer.Option("val", help="Validation split; if equal to --train-split (e.g. bto_400K 'all'), "
+                                              "a deterministic --val-fraction of it is held out."),
+    val_fraction: float = typer.Option(0.2, help="Held-out fraction when train and validation split coincide."),
+    n_train: int = typer.Option(None, help="Use only the first N training structures."),
+    n_val: int = typer.Option(None, help="Use only the first N validation structures."),
+    data_dir: Path = typer.Option(None, help="Directory with data that is not shipped (e.g. bto_400K)."),
+    steps: int = typer.Option(3000, help="Optimiser steps (cosine decay horizon)."),
+    batch_size: int = typer.Option(32, help="Structures per batch."),
+    learning_rate: float = typer.Option(3e-3, "--lr", help="Peak learning rate (AdamW, warm-up + cosine)."),
+    weight_decay: float = typer.Option(1e-5, help="AdamW weight decay."),
+    ema_decay: float = typer.Option(0.99, help="EMA of the weights (evaluated and shipped)."),
+    irreps: str = typer.Option("32x0e+8x1o+4x2e", help="Hidden irreps of the shared encoder."),
+    layers: int = typer.Option(2, help="Interaction blocks."),
+    cutoff: float = typer.Option(5.0, help="Neighbour cutoff, Å."),
+    width: int = typer.Option(32, help="Width of the readout head."),
+    loss: str = typer.Option("mse", help="mse, mae or huber (on normalised residuals)."),
+    acoustic_sum_rule: bool = typer.Option(None, "--asr/--no-asr",
+                                           help="Per-atom values sum to zero (default: on for born_charges)."),
+    seed: int = typer.Option(0, help="Seed of initialisation and batch order."),
+    eval_every: int = typer.Option(200, help="Steps between validation evaluations."),
+    patience: int = typer.Option(None, help="Stop after this many evaluations without improvement."),
+    checkpoint_every: int = typer.Option(200, help="Steps between training checkpoints."),
+    train_state: Path = typer.Option(None, help="Training checkpoint for resuming (default: OUT.train.ckpt)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
+    progress: bool = typer.Option(True, help="Show a progress bar with the running loss."),
+) -> None:
+    """Train a property predictor on the shared encoder (per-species normalisation, EMA, early stopping)."""
+    from rich.console import Console
+
+    from atomsmith import datasets
+    from atomsmith.nn.encoder import EncoderConfig
+    from atomsmith.predictors.model import PredictorConfig
+    from atomsmith.predictors.targets import default_readout
+    from atomsmith.predictors.training import PredictorData, train_predictor
+    from atomsmith.training.loop import TrainConfig
+
+    console = Console(stderr=True)
+    if out.exists() and not force:
+        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    try:
+        readout = default_readout(target, width=width)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--target") from exc
+    if acoustic_sum_rule is not None and readout.level == "atom":
+        readout = dataclasses.replace(readout, acoustic_sum_rule=acoustic_sum_rule)
+    t0 = time.perf_counter()
+    train = datasets.load(dataset, train_split, data_dir=data_dir)
+    if val_split == train_split:
+        train, val = datasets.random_split(train, val_fraction, seed=seed)
+        val_desc = f"{dataset}:{val_split} (held-out {val_fraction:g}, seed {seed})"
+    else:
+        val = datasets.load(dataset, val_split, data_dir=data_dir)
+        val_desc = f"{dataset}:{val_split}"
+    train, val = train[:n_train] if n_train else train, val[:n_val] if n_val else val
+    encoder = EncoderConfig(irreps_hidden=irreps, n_layers=layers, cutoff=cutoff)
+    config = PredictorConfig.for_target(target, encoder=encoder, readout=readout, loss=loss)
+    train_data = PredictorData.build(train, config)
+    val_data = PredictorData.build(val, config)
+    console.print(f"{dataset}: {len(train)} train / {len(val)} validation structures, target {target} "
+                  f"({config.irreps}), {time.perf_counter() - t0:.0f} s to load")
+    tc = TrainConfig(learning_rate=learning_rate, weight_decay=weight_decay, max_steps=steps,
+                     warmup_steps=min(200, max(steps // 20, 1)), ema_decay=ema_decay, eval_every=eval_every,
+                     checkpoint_every=checkpoint_every, patience=patience, seed=seed)
+    command = "atomsmith " + shlex.join(sys.argv[1:]) if sys.argv[1:3] == ["train", "predictor"] \
+        else shlex.join(sys.argv)
+    meta = {"how_trained": {"command": command, "dataset": f"{dataset}:{train_split}", "validation": val_desc,
+                            "seed": seed}, "target": target, "dataset": dataset, "seed": seed}
+    t1 = time.perf_counter()
+    trained = train_predictor(config, train_data, val_data, tc, batch_size=batch_size,
+                              checkpoint_path=train_state or out.with_suffix(".train.ckpt"), output_path=out,
+                              metadata=meta, progress=progress)
+    metric = "mae" if config.readout.spec is None else "rmse"
+    console.print(f"wrote {out}: {trained.n_params} parameters, {int(trained.fit.state.step)} steps, best "
+                  f"validation {metric} {trained.fit.best_metric:.4g}, {time.perf_counter() - t1:.0f} s")
