@@ -3,11 +3,25 @@
 Math (identical to ``shared/bench/reference_conv.py``, the yardstick it is benchmarked against):
 
     m_ij   = (x_j  (x)  Y(r_ij)) filtered to ``irreps_out`` paths       channel-wise ("uvu") tensor product
-    w_ij   = MLP(Bessel(|r_ij|) * envelope(|r_ij|))                     one weight per output irrep
+    w_ij   = MLP(Bessel(|r_ij|) * envelope(|r_ij|))                     one weight per message channel
     out_i  = Linear( sum_j w_ij * m_ij )
 
-with ``r_ij`` the edge vector (Å), Y the spherical harmonics up to ``sh_lmax``. Padding edges (``edge_mask``
-False) contribute nothing and get zero gradients.
+with ``r_ij`` the edge vector (Å), Y the spherical harmonics up to ``sh_lmax`` (component normalisation). Padding
+edges (``edge_mask`` False) contribute nothing and get zero gradients (finite also at zero length).
+
+Parameters have exactly the structure of the reference layer (``MultiLayerPerceptron_0``, ``Linear_0``), so
+parameters transplant between the two.
+
+Implementations (attribute ``implementation``):
+
+* ``"native"``: one fused C++ kernel per direction (radial MLP, Clebsch-Gordan products, weighting and
+  scatter-sum; see :mod:`atomsmith.nn._tp_codegen`), compiled on first use and cached. CPU, float32.
+* ``"jax"``: pure JAX with a hand-written VJP (:mod:`atomsmith.nn._tp_jax`); runs anywhere (GPU, float64).
+* ``"auto"`` (default): native when available on a CPU backend with float32 inputs, else jax.
+
+Both compute the same function (outputs and gradients agree to float32 rounding). Both support ``jit``, ``vmap``
+and reverse-mode derivatives of any order; neither supports forward-mode AD (``jax.jvp``/``jacfwd``), as they use
+``jax.custom_vjp``.
 """
 
 from __future__ import annotations
@@ -16,6 +30,13 @@ import e3nn_jax as e3nn
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from atomsmith.nn import _tp_native
+from atomsmith.nn._radial_mlp import make_mlp_spec, mlp_kernels
+from atomsmith.nn._tp_jax import conv_core
+from atomsmith.nn._tp_plan import from_channel_minor, make_plan, to_channel_minor
+
+IMPLEMENTATIONS = ("auto", "native", "jax")
 
 
 def safe_norm(vectors: jax.Array, mask: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
@@ -47,6 +68,7 @@ class Convolution(nn.Module):
       n_basis: Bessel basis size.
       cutoff: Å.
       radial_hidden: hidden widths of the radial MLP.
+      implementation: ``"auto"``, ``"native"`` or ``"jax"`` (see module docstring).
     """
 
     irreps_out: str
@@ -54,25 +76,51 @@ class Convolution(nn.Module):
     n_basis: int = 8
     cutoff: float = 5.0
     radial_hidden: tuple[int, ...] = (32,)
+    implementation: str = "auto"
 
     @nn.compact
     def __call__(self, features: e3nn.IrrepsArray, vectors: jax.Array, senders: jax.Array, receivers: jax.Array,
                  n_nodes: int, edge_mask: jax.Array | None = None) -> e3nn.IrrepsArray:
         """features ``[N, irreps_in]``, vectors ``[E, 3]`` Å, senders/receivers ``[E]`` -> ``[N, irreps_out]``."""
-        assert features.ndim == 2 and vectors.shape == (senders.shape[0], 3), (features.shape, vectors.shape)
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation must be one of {IMPLEMENTATIONS}, got {self.implementation!r}")
+        assert features.ndim == 2 and features.shape[0] == n_nodes, (features.shape, n_nodes)
+        assert vectors.shape == (senders.shape[0], 3) and receivers.shape == senders.shape, (
+            vectors.shape, senders.shape, receivers.shape)
+        if features.irreps != features.irreps.regroup():
+            features = features.regroup()
+        plan = make_plan(str(features.irreps), str(e3nn.Irreps(self.irreps_out)), self.sh_lmax)
+        spec = make_mlp_spec(self.n_basis, tuple(self.radial_hidden), plan.n_weights)
+
         lengths, safe_vectors = safe_norm(vectors, edge_mask)
         sh = e3nn.spherical_harmonics(list(range(self.sh_lmax + 1)), e3nn.IrrepsArray("1o", safe_vectors),
-                                      normalize=True, normalization="component")
-        messages = e3nn.tensor_product(features[senders], sh, filter_ir_out=e3nn.Irreps(self.irreps_out))
-        radial = radial_basis(lengths, self.n_basis, self.cutoff)
-        if edge_mask is not None:
-            radial = jnp.where(edge_mask[:, None], radial, 0.0)
-        weights = e3nn.flax.MultiLayerPerceptron([*self.radial_hidden, messages.irreps.num_irreps],
-                                                 jax.nn.silu)(radial)
-        # Broadcast the per-irrep weights over each irrep's 2l+1 components with a plain multiply: e3nn's
-        # ``IrrepsArray * array`` builds an elementwise tensor product with identity CG matrices (slow on CPU).
-        repeats = jnp.asarray([ir.dim for mul, ir in messages.irreps for _ in range(mul)])
-        expanded = jnp.repeat(weights, repeats, axis=-1, total_repeat_length=messages.irreps.dim)
-        messages = e3nn.IrrepsArray(messages.irreps, messages.array * expanded)
-        summed = e3nn.scatter_sum(messages, dst=receivers, output_size=n_nodes)
+                                      normalize=True, normalization="component").array  # [E, (lmax+1)^2]
+        radial = radial_basis(lengths, self.n_basis, self.cutoff)  # [E, n_basis]
+        x = to_channel_minor(features.array, plan.irreps_in)  # [N, dim_in]
+        mlp = e3nn.flax.MultiLayerPerceptron([*self.radial_hidden, plan.n_weights], jax.nn.silu)
+
+        kernel = self._native_kernel(plan, spec, x, sh, radial)
+        if kernel is not None:
+            mlp(jnp.zeros((1, self.n_basis), radial.dtype))  # creates/binds the MLP parameters
+            kernels = tuple(k.astype(jnp.float32) for k in mlp_kernels(mlp.variables["params"], spec))
+            summed = _tp_native.fused_conv(plan, spec, kernel, x, sh, radial, kernels,
+                                           _tp_native.as_index(senders, edge_mask),
+                                           _tp_native.as_index(receivers, edge_mask))
+        else:
+            weights = mlp(radial)  # [E, n_weights]
+            if edge_mask is not None:
+                weights = jnp.where(edge_mask[:, None], weights, 0.0)
+            b = sh @ jnp.asarray(plan.sh_to_b, sh.dtype)  # [E, n_b] Clebsch-Gordan-contracted harmonics
+            summed = conv_core(plan, x, b, weights, senders, receivers, n_nodes)
+        summed = e3nn.IrrepsArray(plan.irreps_msg, from_channel_minor(summed, plan.irreps_msg))
         return e3nn.flax.Linear(self.irreps_out, force_irreps_out=True)(summed)
+
+    def _native_kernel(self, plan, spec, *arrays) -> str | None:
+        if self.implementation == "jax":
+            return None
+        usable = jax.default_backend() == "cpu" and all(a.dtype == jnp.float32 for a in arrays)
+        kernel = _tp_native.kernel_name(plan, spec) if usable else None
+        if kernel is None and self.implementation == "native":
+            raise RuntimeError("implementation='native' needs float32 inputs on a CPU backend, a C++ compiler and "
+                               "ATOMSMITH_NATIVE_KERNELS unset or 1")
+        return kernel
