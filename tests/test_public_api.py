@@ -17,3 +17,17 @@ def test_cli_help_lists_commands():
     assert out.returncode == 0, out.stderr
     for command in ("data", "evaluate"):
         assert command in out.stdout
+
+
+def test_atomic_write_follows_umask(tmp_path):
+    import os
+
+    from atomsmith.structures.io import atomic_write
+
+    old = os.umask(0o022)
+    try:
+        with atomic_write(tmp_path / "f.txt") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

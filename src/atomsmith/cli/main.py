@@ -13,6 +13,12 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _main() -> None:
+    """Generative inverse design of crystalline and amorphous materials (JAX)."""
+    # An explicit callback keeps typer from collapsing the app into its single command when only one is registered.
+
+
 def _register() -> None:
     # Each command module exposes ``register(app)``. Imports stay inside so that ``atomsmith --help`` is fast.
     from importlib import import_module

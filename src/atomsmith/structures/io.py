@@ -354,6 +354,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", overwrite: bool = Fal
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs should follow the umask like open() does
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
