@@ -314,3 +314,15 @@ def crystal_to_environment(crystal: Crystal, n_neighbors: int, r_cut: float, cen
     if not 0 <= centre < crystal.n_atoms:
         raise IndexError(f"centre atom {centre} does not exist; the structure has {crystal.n_atoms} atoms")
     return local_environments(crystal, n_neighbors, r_cut, centres=np.array([centre])).vectors[0]
+
+
+def neighbors_within(crystal: Crystal, centre: int, r_cut: float) -> np.ndarray:
+    """All neighbour vectors ``[m, 3]`` (Å, over periodic images) of atom ``centre`` within ``r_cut``, closest
+    first; ``m`` may be anything, including 0 (a partial environment, e.g. the held atoms for infilling)."""
+    from atomsmith.graphs.neighbors import neighbor_list
+
+    if not 0 <= centre < crystal.n_atoms:
+        raise IndexError(f"centre atom {centre} does not exist; the structure has {crystal.n_atoms} atoms")
+    graph = neighbor_list(crystal, r_cut)
+    vectors = graph.vectors(crystal)[graph.receivers == centre]
+    return sort_by_distance(vectors.reshape(-1, 3))

@@ -9,6 +9,7 @@ DECODERS = ("gram", "coords")
 LOSSES = ("gram", "shell-perm")
 AUGMENTATIONS = ("all", "shells", "none")
 ACTIVATIONS = ("tanh", "silu", "relu", "gelu")
+ENCODERS = ("mlp", "shared")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +19,11 @@ class GramVAEConfig:
     Attributes:
       n_neighbors: neighbours per environment (the reference: 8).
       r_cut: radius within which the neighbours must lie, Å (the reference: 4.0).
-      hidden: encoder hidden widths; the decoder uses them reversed (reference: 36-28-18-8, i.e. ``(28, 18)``).
+      encoder: ``"mlp"`` (reference: an MLP on the Gram entries) or ``"shared"`` (the shared equivariant encoder on
+        the environment as a cluster, invariant pooling: permutation invariant by construction).
+      encoder_irreps, encoder_layers: settings of the shared encoder (``encoder="shared"`` only).
+      hidden: encoder hidden widths (after the shared encoder, if any); the decoder uses them reversed
+        (reference: 36-28-18-8, i.e. ``(28, 18)``).
       latent_dim: latent dimension (reference: 8).
       activation: hidden activation (reference: tanh).
       decoder: ``"gram"`` (reference: the decoder outputs the ``n (n + 1) / 2`` normalised Gram entries) or
@@ -35,6 +40,9 @@ class GramVAEConfig:
 
     n_neighbors: int = 8
     r_cut: float = 4.0
+    encoder: str = "mlp"
+    encoder_irreps: str = "16x0e+8x1o+4x2e"
+    encoder_layers: int = 2
     hidden: tuple[int, ...] = (28, 18)
     latent_dim: int = 8
     activation: str = "tanh"
@@ -54,6 +62,10 @@ class GramVAEConfig:
             problems.append(f"r_cut must be > 0 Å, got {self.r_cut}")
         if self.latent_dim < 1 or any(h < 1 for h in self.hidden):
             problems.append("latent_dim and hidden widths must be >= 1")
+        if self.encoder not in ENCODERS:
+            problems.append(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.encoder_layers < 1:
+            problems.append(f"encoder_layers must be >= 1, got {self.encoder_layers}")
         if self.decoder not in DECODERS:
             problems.append(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
         if self.loss not in LOSSES:
@@ -101,7 +113,8 @@ def improved_config() -> GramVAEConfig:
 
 def tiny_config() -> GramVAEConfig:
     """A very small model so that a whole training run fits in a unit test."""
-    return GramVAEConfig(hidden=(16, 8), latent_dim=4, decoder="coords", loss="shell-perm", augment="shells")
+    return GramVAEConfig(hidden=(32, 32), latent_dim=4, activation="silu", decoder="coords", loss="shell-perm",
+                         augment="none", kl_weight=0.01)
 
 
 PRESETS = {"reference": reference_config, "improved": improved_config, "tiny": tiny_config}

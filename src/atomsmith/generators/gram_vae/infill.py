@@ -2,10 +2,11 @@
 
 Latent optimisation (MAP of z given the fixed atoms under the model's own Gaussian likelihood):
 
-    minimise_z   sum_{a <= b} ( G~'(z)_{s(a) s(b)} - F'_ab )^2  +  prior_weight * |z|^2 / 2
+    minimise_z   sum_{a <= b} ( G~'(z)_{s(a) s(b)} - F'_ab )^2  +  prior_weight * (-log p(z))
 
 where ``F = X_fix X_fix^T`` is the Gram matrix of the fixed atoms, ``G~(z)`` the decoded Gram matrix, primes denote
-the normalisation used in training, and ``s`` assigns each fixed atom a decoder slot. A Gram block matches iff the
+the normalisation used in training, ``s`` assigns each fixed atom a decoder slot, and ``p`` is the latent
+distribution samples are drawn from (N(0, I), where ``-log p = |z|^2 / 2 + const``, or the fitted latent mixture). A Gram block matches iff the
 decoded slots can be rotated (O(3)) exactly onto the fixed atoms, so this is the alignment-invariant form of
 "the decoded environment, after optimal alignment, matches the fixed atoms", and it is differentiated without any
 eigendecomposition. The assignment ``s`` is discrete: between rounds of Adam steps on z (jitted ``lax.scan``) we
@@ -45,7 +46,7 @@ class InfillConfig:
       rounds: assignment updates (host alignment) alternating with ``steps`` Adam steps each.
       steps: Adam steps per round.
       learning_rate: Adam step size in latent units.
-      prior_weight: weight of ``|z|^2 / 2`` (1: the MAP under the training objective's implied likelihood).
+      prior_weight: weight of ``-log p(z)`` (1: the MAP under the training objective's implied likelihood).
     """
 
     restarts: int = 8
@@ -119,6 +120,15 @@ def _optimiser(model: GramVAE, k: int, steps: int, learning_rate: float, prior_w
     eye = jnp.eye(k, dtype=bool)
     iu = np.triu_indices(k)
     tx = optax.adam(learning_rate)
+    if model.latent_mixture is not None:
+        mixture = model.latent_mixture.distribution()
+        log_norm = float(mixture.log_prob(jnp.asarray(model.latent_mixture.means[:1], jnp.float32))[0])
+
+        def neg_log_prior(z):  # shifted so that it is ~0 at the main mode, like |z|^2 / 2 at 0
+            return log_norm - mixture.log_prob(z)
+    else:
+        def neg_log_prior(z):
+            return 0.5 * jnp.sum(z ** 2, axis=-1)
 
     def decoded_gram(params, z):
         raw = net.apply({"params": params}, z, method=GramVAENetwork.decode)
@@ -131,7 +141,7 @@ def _optimiser(model: GramVAE, k: int, steps: int, learning_rate: float, prior_w
         sub = jnp.take_along_axis(jnp.take_along_axis(g, slots[:, :, None], axis=1), slots[:, None, :], axis=2)
         sub_n = jnp.where(eye, (sub - norm.mu_diag) / norm.sigma_diag, (sub - norm.mu_off) / norm.sigma_off)
         err = jnp.sum(((sub_n - fixed_n) ** 2)[:, iu[0], iu[1]], axis=-1)
-        return err + prior_weight * 0.5 * jnp.sum(z ** 2, axis=-1)
+        return err + prior_weight * neg_log_prior(z)
 
     @jax.jit
     def run(params, z, slots, fixed_n):

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from atomsmith.generators.gram_vae.config import GramVAEConfig
-from atomsmith.generators.gram_vae.network import GramVAENetwork, decoded_features, posterior, prior
+from atomsmith.generators.gram_vae.network import GramVAENetwork, decoded_features, encoder_inputs, posterior, prior
 from atomsmith.generators.gram_vae.representation import GramNormalizer, gram_matrix
 
 
@@ -112,8 +112,8 @@ def make_loss_fn(config: GramVAEConfig, normalizer: GramNormalizer, coord_scale:
         k_aug, k_z = jax.random.split(key)
         labels = random_relabel(k_aug, b, n, config.augment, config.shells)
         shown = permute_neighbors(vectors, labels)
-        features = normalizer.normalize(gram_matrix(shown))
-        mean, log_std = net.apply({"params": params}, features, method=GramVAENetwork.encode)
+        inputs = encoder_inputs(config, normalizer, shown)
+        mean, log_std = net.apply({"params": params}, inputs, method=GramVAENetwork.encode)
         q = posterior(mean, log_std)
         z = q.sample(seed=k_z)
         kl = q.kl_divergence(p_z)  # [B], summed over latent dimensions
@@ -140,8 +140,8 @@ def make_eval_fn(config: GramVAEConfig, normalizer: GramNormalizer, coord_scale:
     @jax.jit
     def one(params, chunk, key):
         loss, metrics = loss_fn(params, chunk, key)
-        features = normalizer.normalize(gram_matrix(chunk))
-        mean, _ = net.apply({"params": params}, features, method=GramVAENetwork.encode)
+        mean, _ = net.apply({"params": params}, encoder_inputs(config, normalizer, chunk),
+                            method=GramVAENetwork.encode)
         predicted = decoded_features(config, normalizer,
                                      net.apply({"params": params}, mean, method=GramVAENetwork.decode))
         recon_mean = jnp.mean(reconstruction_error(config, normalizer, predicted, gram_matrix(chunk)))

@@ -21,7 +21,8 @@ import numpy as np
 
 from atomsmith.generators import environment_ops as ops
 from atomsmith.generators.gram_vae.config import GramVAEConfig
-from atomsmith.generators.gram_vae.network import GramVAENetwork, decoded_features, init_params
+from atomsmith.generators.gram_vae.latent_prior import LatentMixture, fit_mixture
+from atomsmith.generators.gram_vae.network import GramVAENetwork, init_params, prior
 from atomsmith.generators.gram_vae.representation import GramNormalizer, canonical_mirror, gram_matrix, \
     gram_to_coordinates
 from atomsmith.structures.crystal import Crystal
@@ -44,6 +45,8 @@ class GramVAE:
       params: network parameters (flax ``params`` collection).
       coord_scale: unit of the coordinate decoder's output, Å.
       metadata: provenance (how it was trained, metrics), stored in the checkpoint.
+      latent_mixture: optional Gaussian mixture fitted to the training posterior means; when present, sampling
+        draws from it instead of N(0, I) (see latent_prior.py).
     """
 
     config: GramVAEConfig
@@ -51,6 +54,7 @@ class GramVAE:
     params: Any
     coord_scale: float = 3.0
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    latent_mixture: LatentMixture | None = None
 
     # ------------------------------------------------------------------ construction and io
     @classmethod
@@ -66,7 +70,8 @@ class GramVAE:
         """Write a ``gram-vae`` checkpoint (atomsmith.training.checkpoint format)."""
         meta = {**dict(self.metadata), **dict(metadata or {}), "model": CHECKPOINT_KIND,
                 "config": self.config.to_dict(), "normalizer": self.normalizer.to_dict(),
-                "coord_scale": self.coord_scale}
+                "coord_scale": self.coord_scale,
+                "latent_mixture": self.latent_mixture.to_dict() if self.latent_mixture is not None else None}
         return ckpt.save(path, {"params": self.params}, kind=CHECKPOINT_KIND, metadata=meta)
 
     @classmethod
@@ -83,7 +88,15 @@ class GramVAE:
         scale = float(meta["coord_scale"])
         template = {"params": init_params(config, jax.random.PRNGKey(0), scale)}
         state, meta = ckpt.load(path, kind=CHECKPOINT_KIND, target=template)
-        return cls(config, normalizer, state["params"], scale, meta)
+        mixture = LatentMixture.from_dict(meta["latent_mixture"]) if meta.get("latent_mixture") else None
+        meta = {k: v for k, v in meta.items() if k != "latent_mixture"}
+        return cls(config, normalizer, state["params"], scale, meta, mixture)
+
+    def with_latent_mixture(self, vectors: Any, n_components: int = 16, seed: int = 0) -> GramVAE:
+        """A copy that samples from a Gaussian mixture fitted to the posterior means of ``vectors`` ``[m, n, 3]``
+        (the training environments)."""
+        mean, _ = self.encode(vectors)
+        return self.replace(latent_mixture=fit_mixture(mean, n_components, seed=seed))
 
     # ------------------------------------------------------------------ network access (jitted)
     @functools.cached_property
@@ -132,9 +145,17 @@ class GramVAE:
 
     def encode(self, vectors: Any) -> tuple[np.ndarray, np.ndarray]:
         """Posterior ``(mean [m, d], std [m, d])`` of environments ``[m, n, 3]`` Å. Invariant to rotations,
-        reflections and (through distance ordering) relabelling of the neighbours."""
-        mean, log_std = self._encode_jit(self.params, jnp.asarray(self.features(vectors)))
-        return np.asarray(mean, np.float64), np.exp(np.asarray(log_std, np.float64))
+        reflections and (through distance ordering, or by construction for the shared encoder) relabelling of
+        the neighbours."""
+        arr = self.check_environments(vectors)
+        arr = np.stack([ops.sort_by_distance(e) for e in arr]).astype(np.float32)
+        inputs = self.features(arr) if self.config.encoder == "mlp" else arr
+        means, stds = [], []
+        for start in range(0, len(inputs), 1024):
+            mean, log_std = self._encode_jit(self.params, jnp.asarray(inputs[start:start + 1024]))
+            means.append(np.asarray(mean, np.float64))
+            stds.append(np.exp(np.asarray(log_std, np.float64)))
+        return np.concatenate(means), np.concatenate(stds)
 
     def decode_raw(self, z: Any) -> np.ndarray:
         """Decoder output for latents ``[m, d]``: normalised Gram features ``[m, F]`` or coordinates ``[m, n, 3]``."""
@@ -166,17 +187,26 @@ class GramVAE:
         mean, _ = self.encode(vectors)
         return self.decode(mean)
 
-    def sample_latents(self, key: jax.Array, n: int, temperature: float = 1.0) -> np.ndarray:
-        """``[n, d]`` draws from the prior N(0, temperature^2 I) (distrax)."""
-        from atomsmith.generators.gram_vae.network import prior
-
+    def sample_latents(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
+                       ) -> np.ndarray:
+        """``[n, d]`` latent draws (distrax): from the fitted latent mixture (``source="mixture"``, or ``"auto"``
+        when one is fitted) or from the prior N(0, I) (``"prior"``); spreads scaled by ``temperature``."""
         if n < 1:
             raise InvalidRequestError(f"number of samples must be >= 1, got {n}")
+        if source not in ("auto", "prior", "mixture"):
+            raise InvalidRequestError(f"source must be auto, prior or mixture, got {source!r}")
+        if source == "mixture" and self.latent_mixture is None:
+            raise InvalidRequestError("this model has no fitted latent mixture (see with_latent_mixture)")
+        if source != "prior" and self.latent_mixture is not None:
+            dist = self.latent_mixture.distribution(temperature)
+            return np.asarray(dist.sample(seed=key, sample_shape=(n,)), np.float64)
         return np.asarray(prior(self.latent_dim).sample(seed=key, sample_shape=(n,))) * temperature
 
-    def sample_environments(self, key: jax.Array, n: int, temperature: float = 1.0) -> np.ndarray:
-        """``n`` generated environments ``[n, n_neighbors, 3]`` Å (z ~ N(0, I), decoded, inverted)."""
-        return self.decode(self.sample_latents(key, n, temperature))
+    def sample_environments(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
+                            ) -> np.ndarray:
+        """``n`` generated environments ``[n, n_neighbors, 3]`` Å (latents drawn as in :meth:`sample_latents`,
+        decoded, inverted)."""
+        return self.decode(self.sample_latents(key, n, temperature, source))
 
     def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
                guidance: Sequence[Any] | None = None, fixed: Any = None) -> list[Crystal]:
@@ -202,3 +232,32 @@ class GramVAE:
         from atomsmith.generators.gram_vae.interpolate import interpolate
 
         return interpolate(self, a, b, steps, spherical)
+
+
+#: Registry name of the Gram VAE shipped with the package (see :mod:`atomsmith.pretrained`).
+SHIPPED_NAME = "gram-vae"
+
+
+def resolve_gram_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> GramVAE:
+    """A Gram VAE from a checkpoint path or a name in the pretrained registry.
+
+    Raises:
+      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
+      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.is_file():
+        try:
+            from atomsmith import pretrained
+        except ImportError:  # pragma: no cover - the registry is part of the package
+            raise ValueError(f"no checkpoint file {text!r} and no pretrained registry") from None
+        try:
+            path = pretrained.path_of(text)
+        except ValueError as exc:  # UnknownModelError
+            raise ValueError(f"{exc}") from None
+    kind = ckpt.read_header(path).get("kind")
+    if kind != CHECKPOINT_KIND:
+        raise ValueError(f"{text} is a {kind!r} model; this command needs a {CHECKPOINT_KIND!r} model "
+                         f"(e.g. the shipped {SHIPPED_NAME!r})")
+    return GramVAE.load(path)

@@ -1,34 +1,73 @@
-"""The Gram-VAE networks: an MLP encoder of normalised Gram features to a diagonal Gaussian q(z|G), and an MLP
-decoder of z to either normalised Gram features (reference) or coordinates (compared through their Gram matrix).
+"""The Gram-VAE networks: an encoder of an environment to a diagonal Gaussian q(z|G), and an MLP decoder of z to
+either normalised Gram features (reference) or coordinates (compared through their Gram matrix).
 
-The encoder sees only Gram entries, so everything it outputs is invariant to rotations, reflections and
-translations of the environment. No message passing here: the model is a plain MLP on an invariant
-representation, as in the reference study.
+Encoders:
+
+* ``"mlp"`` (reference): an MLP on the normalised upper-triangle Gram entries in distance order. It sees only
+  Gram entries, so it is invariant to rotations, reflections and translations, but not to relabelling of
+  neighbours (hence the permutation augmentation of the reference study).
+* ``"shared"``: the shared equivariant :class:`atomsmith.nn.encoder.Encoder` on the environment as a cluster
+  (centre + neighbours, all pairs within the encoder cutoff as edges), pooled over its invariant (0e) features.
+  Invariant to O(3) *and* to relabelling by construction. No private message passing: it is the one shared
+  encoder.
 """
 
 from __future__ import annotations
 
 import distrax
+import numpy as np
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from atomsmith.generators.gram_vae.config import GramVAEConfig
+from atomsmith.graphs.batching import GraphBatch
+from atomsmith.nn.encoder import Encoder, EncoderConfig
 from atomsmith.generators.gram_vae.representation import GramNormalizer, gram_matrix, n_features
 
 _ACT = {"tanh": jnp.tanh, "silu": jax.nn.silu, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
 
 
+def cluster_graph(vectors: jax.Array) -> GraphBatch:
+    """Environments ``[B, n, 3]`` Å as one :class:`GraphBatch` of ``B`` clusters (node 0 of each is the centre at
+    the origin), every ordered pair of atoms an edge, identity 'lattices' and zero shifts (open boundaries), plus
+    one padding graph. All Si."""
+    b, n, _ = vectors.shape
+    m = n + 1
+    pos = jnp.concatenate([jnp.zeros((b, 1, 3), vectors.dtype), vectors], axis=1).reshape(b * m, 3)
+    i, j = np.where(~np.eye(m, dtype=bool))
+    offsets = (np.arange(b) * m)[:, None]
+    senders = jnp.asarray((offsets + j[None]).reshape(-1), jnp.int32)
+    receivers = jnp.asarray((offsets + i[None]).reshape(-1), jnp.int32)
+    return GraphBatch(
+        frac_coords=pos, numbers=jnp.full((b * m,), 14, jnp.int32),
+        node_graph=jnp.asarray(np.repeat(np.arange(b), m), jnp.int32), node_mask=jnp.ones((b * m,), bool),
+        lattices=jnp.tile(jnp.eye(3, dtype=vectors.dtype), (b + 1, 1, 1)),
+        graph_mask=jnp.asarray(np.arange(b + 1) < b), n_atoms=jnp.asarray(np.r_[np.full(b, m), 0], jnp.int32),
+        senders=senders, receivers=receivers, shifts=jnp.zeros((len(i) * b, 3), vectors.dtype),
+        edge_mask=jnp.ones((len(i) * b,), bool))
+
+
+def shared_encoder_config(config: GramVAEConfig) -> EncoderConfig:
+    """The shared encoder's settings for environments: every pair of a 4 Å environment within 6 Å is an edge."""
+    return EncoderConfig(irreps_hidden=config.encoder_irreps, irreps_out=None, n_layers=config.encoder_layers,
+                         sh_lmax=2, cutoff=1.5 * config.r_cut, n_basis=8, radial_hidden=(32,),
+                         avg_num_neighbors=float(config.n_neighbors))
+
+
 class GramVAENetwork(nn.Module):
-    """``encode(features [B, F]) -> (mean [B, d], log_std [B, d])``; ``decode(z [B, d]) -> [B, F]`` (gram decoder)
-    or ``[B, n, 3]`` Å (coords decoder). ``F = n (n + 1) / 2``. ``coord_scale`` (Å) sets the unit of the coordinate
-    output (the rms neighbour distance of the training data)."""
+    """``encode(inputs) -> (mean [B, d], log_std [B, d])`` with inputs the normalised Gram features ``[B, F]``
+    (``mlp`` encoder) or the environments ``[B, n, 3]`` Å (``shared`` encoder); ``decode(z [B, d]) -> [B, F]``
+    (gram decoder) or ``[B, n, 3]`` Å (coords decoder). ``F = n (n + 1) / 2``. ``coord_scale`` (Å) sets the unit of
+    the coordinate output (the rms neighbour distance of the training data)."""
 
     config: GramVAEConfig
     coord_scale: float = 3.0
 
     def setup(self) -> None:
         cfg = self.config
+        if cfg.encoder == "shared":
+            self.shared = Encoder(shared_encoder_config(cfg), name="shared_encoder")
         self.enc_layers = [nn.Dense(h, name=f"enc_{i}") for i, h in enumerate(cfg.hidden)]
         self.enc_mean = nn.Dense(cfg.latent_dim, name="enc_mean")
         self.enc_log_std = nn.Dense(cfg.latent_dim, name="enc_log_std")
@@ -36,10 +75,16 @@ class GramVAENetwork(nn.Module):
         out = n_features(cfg.n_neighbors) if cfg.decoder == "gram" else 3 * cfg.n_neighbors
         self.dec_out = nn.Dense(out, name="dec_out")
 
-    def encode(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
-        assert features.shape[-1] == n_features(self.config.n_neighbors), features.shape
+    def encode(self, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
         act = _ACT[self.config.activation]
-        h = features
+        if self.config.encoder == "shared":
+            b, n, _ = inputs.shape
+            assert n == self.config.n_neighbors, inputs.shape
+            feats = self.shared(cluster_graph(inputs)).filter(keep="0e").array.reshape(b, n + 1, -1)
+            h = jnp.concatenate([feats[:, 0], jnp.mean(feats[:, 1:], axis=1)], axis=-1)  # centre + neighbour mean
+        else:
+            assert inputs.shape[-1] == n_features(self.config.n_neighbors), inputs.shape
+            h = inputs
         for layer in self.enc_layers:
             h = act(layer(h))
         return self.enc_mean(h), jnp.clip(self.enc_log_std(h), -10.0, 5.0)
@@ -54,8 +99,8 @@ class GramVAENetwork(nn.Module):
             out = out.reshape(out.shape[:-1] + (self.config.n_neighbors, 3)) * self.coord_scale
         return out
 
-    def __call__(self, features: jax.Array, z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        mean, log_std = self.encode(features)
+    def __call__(self, inputs: jax.Array, z: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        mean, log_std = self.encode(inputs)
         return mean, log_std, self.decode(z)
 
 
@@ -80,6 +125,18 @@ def decoded_features(config: GramVAEConfig, normalizer: GramNormalizer, decoded:
 def init_params(config: GramVAEConfig, key: jax.Array, coord_scale: float = 3.0):
     """Initial parameters of :class:`GramVAENetwork` (float32)."""
     net = GramVAENetwork(config, coord_scale)
-    f = jnp.zeros((1, n_features(config.n_neighbors)), jnp.float32)
+    if config.encoder == "shared":
+        directions = np.random.default_rng(0).normal(size=(1, config.n_neighbors, 3))
+        x = jnp.asarray(directions / np.linalg.norm(directions, axis=-1, keepdims=True) * 2.5, jnp.float32)
+    else:
+        x = jnp.zeros((1, n_features(config.n_neighbors)), jnp.float32)
     z = jnp.zeros((1, config.latent_dim), jnp.float32)
-    return net.init(key, f, z)["params"]
+    return net.init(key, x, z)["params"]
+
+
+def encoder_inputs(config: GramVAEConfig, normalizer: GramNormalizer, vectors: jax.Array) -> jax.Array:
+    """What :meth:`GramVAENetwork.encode` takes for environments ``[B, n, 3]``: normalised Gram features (mlp) or
+    the vectors themselves (shared encoder)."""
+    if config.encoder == "shared":
+        return vectors
+    return normalizer.normalize(gram_matrix(vectors))

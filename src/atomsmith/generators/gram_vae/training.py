@@ -70,6 +70,13 @@ def split_cells(crystals: Sequence[Crystal], n_neighbors: int, r_cut: float, val
                              {k: len(v) for k, v in parts.items()}, dropped)
 
 
+def distance_ordered(vectors: np.ndarray) -> np.ndarray:
+    """Environments ``[m, n, 3]`` with each one's neighbours sorted by distance to the centre (float32)."""
+    vectors = np.asarray(vectors, np.float32)
+    order = np.argsort(np.linalg.norm(vectors, axis=-1), axis=1, kind="stable")
+    return np.take_along_axis(vectors, order[:, :, None], axis=1)
+
+
 def make_batches(vectors: np.ndarray, batch_size: int, seed: int):
     """``epoch -> list of [B, n, 3] batches``: a deterministic shuffle per epoch (last partial batch dropped)."""
     if len(vectors) < batch_size:
@@ -90,6 +97,8 @@ def train_gram_vae(train: np.ndarray, val: np.ndarray, config: GramVAEConfig, tr
     validation loss (negative ELBO bound). Returns the model and a summary dict (history, timing, sizes)."""
     if train.ndim != 3 or train.shape[1] != config.n_neighbors or train.shape[2] != 3:
         raise ValueError(f"training environments must be [m, {config.n_neighbors}, 3], got {train.shape}")
+    # canonical (distance) order, as at inference (GramVAE.encode) and as the shell-perm loss assumes
+    train, val = distance_ordered(train), distance_ordered(val)
     normalizer = GramNormalizer.fit(train)
     model = GramVAE.initialize(config, normalizer, jax.random.PRNGKey(train_config.seed))
     loss_fn = make_loss_fn(config, normalizer, model.coord_scale)

@@ -1,0 +1,97 @@
+"""``atomsmith infill ENV.xyz --k 5 -n 10 --out completions.extxyz``: hold k atoms of an environment, generate the
+rest with a Gram VAE (latent optimisation; see :mod:`atomsmith.generators.gram_vae.infill`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _parse_indices(text: str) -> list[int]:
+    try:
+        out = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise typer.BadParameter(f"--fixed takes comma-separated integers, got {text!r}") from None
+    if not out or len(set(out)) != len(out) or min(out) < 0:
+        raise typer.BadParameter(f"--fixed needs distinct non-negative indices, got {text!r}")
+    return out
+
+
+def infill_command(
+    environment: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                       help="Structure file holding the (partial) environment: the centre atom and "
+                                            "the neighbours to hold, within the model's r_cut."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output extxyz: one completed cluster per sample (centre, "
+                                                      "held atoms, generated atoms; site property 'fixed')."),
+    model: str = typer.Option("gram-vae", "--model", "-m", help="Shipped model name or gram-vae checkpoint."),
+    k: int = typer.Option(None, "--k", help="Hold the k nearest neighbours of the centre (default: all of them "
+                                            "within r_cut)."),
+    fixed: str = typer.Option(None, "--fixed", help="Hold these neighbours instead (comma-separated indices in "
+                                                    "order of distance from the centre, 0 = nearest)."),
+    centre: int = typer.Option(0, "--centre", help="Index of the centre atom in the file."),
+    n: int = typer.Option(10, "-n", "--n", min=1, help="Number of completions."),
+    seed: int = typer.Option(0, help="Random seed."),
+    restarts: int = typer.Option(8, min=1, help="Latent restarts per completion (best kept)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT."),
+) -> None:
+    """Environment infilling: generate the missing neighbours around k held atoms."""
+    import jax
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from atomsmith.cli.interpolate import load_gram_vae
+    from atomsmith.generators import environment_ops as ops
+    from atomsmith.generators.gram_vae.infill import InfillConfig, infill
+    from atomsmith.generators.gram_vae.model import InvalidRequestError
+    from atomsmith.structures import io
+    from atomsmith.structures.errors import StructureError
+
+    console = Console(stderr=True)
+    if out.exists() and not force:
+        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    if k is not None and fixed is not None:
+        raise typer.BadParameter("give --k or --fixed, not both")
+    vae = load_gram_vae(model)
+    size, r_cut = vae.n_neighbors, vae.config.r_cut
+    try:
+        crystal = io.read(environment)[0]
+        neighbours = ops.neighbors_within(crystal, centre, r_cut)
+    except (StructureError, ValueError, OSError, IndexError) as exc:
+        raise typer.BadParameter(f"{environment}: {exc}", param_hint="ENVIRONMENT") from None
+    if k is not None and k > size:
+        raise typer.BadParameter(f"k = {k} is larger than the environment: this model's environments have "
+                                 f"{size} neighbours (k must be 1..{size - 1})", param_hint="--k")
+    indices = _parse_indices(fixed) if fixed is not None else list(range(len(neighbours) if k is None else k))
+    if len(neighbours) < (max(indices) + 1 if indices else 1):
+        raise typer.BadParameter(
+            f"{environment}: atom {centre} has only {len(neighbours)} neighbours within r_cut = {r_cut} Å, but "
+            f"{max(indices) + 1 if indices else 1} are needed to hold the requested atoms", param_hint="ENVIRONMENT")
+    held = neighbours[indices]
+    try:
+        result = infill(vae, held, n, jax.random.PRNGKey(seed), InfillConfig(restarts=restarts))
+    except InvalidRequestError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    kk = len(held)
+    crystals = []
+    for i, env in enumerate(result.environments):
+        c = ops.environment_to_crystal(env, sample=i, fit_rmsd=float(result.fit_rmsd[i]), k=kk,
+                                       source="gram-vae infill")
+        crystals.append(c.replace(site_properties={"fixed": np.r_[1, np.ones(kk, int), np.zeros(size - kk, int)]}))
+    io.write(out, crystals, format="extxyz", overwrite=force)
+    table = Table(title=f"atomsmith infill: {model}")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    closest = ops.min_pair_distance(result.environments)
+    for label, value in [("held atoms k / environment n", f"{kk} / {size}"),
+                         ("completions", str(n)),
+                         ("fit RMSD of held atoms (median)", f"{np.median(result.fit_rmsd):.3f} Å"),
+                         ("closest pair (median)", f"{np.median(closest):.2f} Å"),
+                         ("output", str(out))]:
+        table.add_row(label, value)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("infill")(infill_command)
