@@ -30,7 +30,7 @@ import numpy as np
 from atomsmith.metrics.amorphous import amorphous_statistics, bond_angles, coordination_numbers, pair_distribution
 from atomsmith.physics import md, relax
 from atomsmith.physics.asi_set import make_asi_set, protocol_key
-from atomsmith.physics.melt_quench import EV_PER_A3_IN_GPA, MeltQuenchConfig, random_start
+from atomsmith.physics.melt_quench import MeltQuenchConfig, random_start
 from atomsmith.structures import io
 
 HERE = Path(__file__).resolve().parent

@@ -200,18 +200,19 @@ def melt_quench(config: MeltQuenchConfig, seed: int, index: int = 0,
     state = md.init_state(jnp.asarray(start, jnp.float32), lat, key, jnp.float32(config.t_melt), spec, md_config)
     schedule = _schedule(config)
     n_chunks = math.ceil(len(schedule) / _CHUNK)
-    padded = np.concatenate([schedule, np.full(n_chunks * _CHUNK - len(schedule), config.t_final, np.float32)])
     temps = []
-    for c in range(n_chunks):
-        state, log = md.run(state, jnp.asarray(padded[c * _CHUNK:(c + 1) * _CHUNK]), lat, spec, md_config)
+    for c in range(n_chunks):  # full chunks share one compilation; the last, shorter one gets its own
+        chunk = schedule[c * _CHUNK:(c + 1) * _CHUNK]
+        state, log = md.run(state, jnp.asarray(chunk), lat, spec, md_config)
         temps.append(np.asarray(log.temperature))
         if progress is not None and (c % 10 == 9 or c == n_chunks - 1):
-            progress(f"cell {index}: {(c + 1) * _CHUNK}/{len(padded)} steps, T={float(np.mean(temps[-1])):.0f} K, "
-                     f"E={float(state.energy) / config.n_atoms:.4f} eV/atom, {time.time() - t0:.0f} s")
+            progress(f"cell {index}: {c * _CHUNK + len(chunk)}/{len(schedule)} steps, "
+                     f"T={float(np.mean(temps[-1])):.0f} K, E={float(state.energy) / config.n_atoms:.4f} eV/atom, "
+                     f"{time.time() - t0:.0f} s")
     if bool(state.overflow):
         raise RuntimeError(f"neighbour capacity overflowed in MD of cell {index}; increase max_degree "
                            f"({config.max_degree}) or max_neighbors ({config.max_neighbors})")
-    temps = np.concatenate(temps)[:len(schedule)]
+    temps = np.concatenate(temps)
     fire_config = relax.FireConfig(fmax=config.fmax, max_steps=config.relax_steps, model=model)
     result = relax.fire_relax(state.positions, lat, relax.relax_spec(lattice, config.n_atoms, fire_config,
                                                                       config.max_neighbors), fire_config)
