@@ -27,7 +27,8 @@ def _family(m: int, seed: int) -> np.ndarray:
     t = rng.uniform(3.0, 4.0, (m, 1, 1))
     a = rng.uniform(0.0, np.pi / 2, m)
     c, n = np.cos(a), np.sin(a)
-    turn = np.stack([np.stack([c, -n, 0 * c], -1), np.stack([n, c, 0 * c], -1), np.stack([0 * c, 0 * c, 1 + 0 * c], -1)],
+    zero, one = np.zeros_like(c), np.ones_like(c)
+    turn = np.stack([np.stack([c, -n, zero], -1), np.stack([n, c, zero], -1), np.stack([zero, zero, one], -1)],
                     axis=1)  # [m, 3, 3]
     outer = np.einsum("mij,kj->mki", turn, -tet)
     envs = np.concatenate([s * tet, t * outer], axis=1) + rng.normal(scale=0.02, size=(m, 8, 3))

@@ -69,8 +69,10 @@ def diffusion(
 
 
 def register(app: typer.Typer) -> None:
+    from atomsmith.cli.train_gram_vae import gram_vae
     from atomsmith.cli.train_predictor import predictor
 
     train_app.command("diffusion")(diffusion)
     train_app.command("predictor")(predictor)
+    train_app.command("gram-vae")(gram_vae)  # Gram-matrix VAE of local environments (atomsmith.cli.train_gram_vae)
     app.add_typer(train_app, name="train")

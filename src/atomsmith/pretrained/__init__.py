@@ -54,8 +54,10 @@ def path_of(name: str) -> Path:
 
 def _loaders() -> dict[str, Callable[[Path], Any]]:
     from atomsmith.generators.diffusion.model import CHECKPOINT_KIND, DiffusionModel
+    from atomsmith.generators.gram_vae.model import CHECKPOINT_KIND as GRAM_VAE_KIND, GramVAE  # local environments
 
-    return {CHECKPOINT_KIND: DiffusionModel.load, f"train-state:{CHECKPOINT_KIND}": DiffusionModel.load}
+    return {CHECKPOINT_KIND: DiffusionModel.load, f"train-state:{CHECKPOINT_KIND}": DiffusionModel.load,
+            GRAM_VAE_KIND: GramVAE.load}
 
 
 def load_model(name_or_path: str | os.PathLike) -> Any:

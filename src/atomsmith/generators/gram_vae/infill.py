@@ -6,14 +6,16 @@ Latent optimisation (MAP of z given the fixed atoms under the model's own Gaussi
 
 where ``F = X_fix X_fix^T`` is the Gram matrix of the fixed atoms, ``G~(z)`` the decoded Gram matrix, primes denote
 the normalisation used in training, ``s`` assigns each fixed atom a decoder slot, and ``p`` is the latent
-distribution samples are drawn from (N(0, I), where ``-log p = |z|^2 / 2 + const``, or the fitted latent mixture). A Gram block matches iff the
-decoded slots can be rotated (O(3)) exactly onto the fixed atoms, so this is the alignment-invariant form of
-"the decoded environment, after optimal alignment, matches the fixed atoms", and it is differentiated without any
-eigendecomposition. The assignment ``s`` is discrete: between rounds of Adam steps on z (jitted ``lax.scan``) we
-decode, align the fixed atoms to the decoded environment on the host (Kabsch + Hungarian, O(3)) and update ``s``.
-Several restarts from the prior per requested sample; the one with the lowest objective is kept. Finally the
-decoded environment is mapped onto the fixed atoms by that optimal alignment; the fixed atoms are returned exactly
-as given and the unassigned slots are the generated atoms.
+distribution samples are drawn from (N(0, I), where ``-log p = |z|^2 / 2 + const``, or the fitted latent
+mixture). A Gram block matches iff the decoded slots can be rotated (O(3)) exactly onto the fixed atoms, so this
+is the alignment-invariant form of "the decoded environment, after optimal alignment, matches the fixed atoms",
+and it is differentiated without any eigendecomposition. The assignment ``s`` is discrete: between rounds of Adam
+steps on z (jitted ``lax.scan``) we decode, align the fixed atoms to the decoded environment on the host (Kabsch +
+Hungarian, O(3)) and update ``s``. Several restarts from the latent distribution per requested sample; the one
+with the lowest objective is kept. Finally the decoded environment is mapped onto the fixed atoms by that optimal
+alignment; the fixed atoms are returned exactly as given and the unassigned slots are the generated atoms.
+
+The same optimiser with all ``n`` atoms as targets refines a reconstruction (:func:`refine_reconstruction`).
 
 Reflections: the Gram VAE cannot distinguish mirror images (representation.py), so the alignment ranges over
 O(3); the generated atoms are placed in the handedness the fixed atoms require.
@@ -114,7 +116,7 @@ def check_fixed(model: GramVAE, fixed: Any) -> np.ndarray:
 
 @functools.lru_cache(maxsize=32)
 def _optimiser(model: GramVAE, k: int, steps: int, learning_rate: float, prior_weight: float):
-    """Jitted ``(z [C, d], slots [C, k], fixed_n [k, k]) -> (z, objective [C])``: ``steps`` Adam steps."""
+    """Jitted ``(z [C, d], slots [C, k], fixed_n [C or 1, k, k]) -> (z, objective [C])``: ``steps`` Adam steps."""
     net = GramVAENetwork(model.config, model.coord_scale)
     norm = model.normalizer
     eye = jnp.eye(k, dtype=bool)
@@ -157,8 +159,54 @@ def _optimiser(model: GramVAE, k: int, steps: int, learning_rate: float, prior_w
     return run
 
 
-def _assign(fixed: np.ndarray, decoded: np.ndarray) -> list[ops.Alignment]:
-    return [ops.align(fixed, env) for env in decoded]
+def _assign(targets: np.ndarray, decoded: np.ndarray) -> list[ops.Alignment]:
+    return [ops.align(t, env) for t, env in zip(targets, decoded)]
+
+
+def normalized_gram_block(model: GramVAE, atoms: np.ndarray) -> np.ndarray:
+    """Normalised Gram matrices ``[..., k, k]`` of atom sets ``[..., k, 3]`` Å (training normalisation)."""
+    norm = model.normalizer
+    g = np.einsum("...id,...jd->...ij", atoms, atoms)
+    k = atoms.shape[-2]
+    return np.where(np.eye(k, dtype=bool), (g - norm.mu_diag) / norm.sigma_diag,
+                    (g - norm.mu_off) / norm.sigma_off).astype(np.float32)
+
+
+def fit_latents(model: GramVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig
+                ) -> tuple[np.ndarray, np.ndarray, list[ops.Alignment]]:
+    """Optimise latents so that decoded environments contain the target atoms (module docstring).
+
+    Args:
+      targets: ``[C, k, 3]`` Å, one atom set per candidate (``k <= n``; ``k = n`` refines a reconstruction).
+      z0: ``[C, d]`` starting latents.
+
+    Returns ``(z [C, d], objective [C], alignments)`` with the alignment of each target onto its decoded
+    environment (in the decoder's slot order).
+    """
+    k = targets.shape[1]
+    fixed_n = jnp.asarray(normalized_gram_block(model, targets))
+    run = _optimiser(model, k, config.steps, config.learning_rate, config.prior_weight)
+    z = jnp.asarray(z0, jnp.float32)
+    alignments = _assign(targets, model.decode(np.asarray(z), ordered=False))
+    objective = None
+    for _ in range(config.rounds):
+        slots = jnp.asarray(np.stack([a.assignment for a in alignments]), jnp.int32)
+        z, objective = run(model.params, z, slots, fixed_n)
+        alignments = _assign(targets, model.decode(np.asarray(z), ordered=False))
+    return np.asarray(z, np.float64), np.asarray(objective, np.float64), alignments
+
+
+def refine_reconstruction(model: GramVAE, vectors: Any, config: InfillConfig | None = None) -> np.ndarray:
+    """Reconstructions ``[m, n, 3]`` Å refined by latent optimisation (semi-amortised inference): start from the
+    encoder's posterior mean and minimise the full Gram mismatch to the input plus ``prior_weight * (-log p(z))``
+    (default: the model's KL weight, i.e. the training objective's own trade-off), alternating with optimal
+    relabelling. The encoder alone gives :meth:`GramVAE.reconstruct`; this closes its amortisation gap."""
+    arr = np.stack([ops.sort_by_distance(e) for e in model.check_environments(vectors)])
+    config = config or InfillConfig(restarts=1, rounds=3, steps=150, learning_rate=0.02,
+                                    prior_weight=model.config.kl_weight)
+    mean, _ = model.encode(arr)
+    z, _, _ = fit_latents(model, arr, mean, config)
+    return model.decode(z)
 
 
 def infill(model: GramVAE, fixed: Any, n_samples: int, key: jax.Array, config: InfillConfig = InfillConfig()
@@ -180,20 +228,10 @@ def infill(model: GramVAE, fixed: Any, n_samples: int, key: jax.Array, config: I
     if n_samples < 1:
         raise InvalidRequestError(f"n_samples must be >= 1, got {n_samples}")
     k, n = len(fixed), model.n_neighbors
-    norm = model.normalizer
-    fg = fixed @ fixed.T
-    fixed_n = np.where(np.eye(k, dtype=bool), (fg - norm.mu_diag) / norm.sigma_diag,
-                       (fg - norm.mu_off) / norm.sigma_off).astype(np.float32)
     n_cand = n_samples * config.restarts
-    z = jnp.asarray(model.sample_latents(key, n_cand), jnp.float32)
-    run = _optimiser(model, k, config.steps, config.learning_rate, config.prior_weight)
-    alignments = _assign(fixed, model.decode(np.asarray(z), ordered=False))
-    objective = None
-    for _ in range(config.rounds):
-        slots = jnp.asarray(np.stack([a.assignment for a in alignments]), jnp.int32)
-        z, objective = run(model.params, z, slots, jnp.asarray(fixed_n))
-        alignments = _assign(fixed, model.decode(np.asarray(z), ordered=False))
-    objective = np.asarray(objective, np.float64).reshape(n_samples, config.restarts)
+    z0 = model.sample_latents(key, n_cand)
+    z, objective, alignments = fit_latents(model, np.broadcast_to(fixed, (n_cand, k, 3)), z0, config)
+    objective = objective.reshape(n_samples, config.restarts)
     best = np.argmin(objective, axis=1) + np.arange(n_samples) * config.restarts
     decoded = model.decode(np.asarray(z)[best], ordered=False)
     envs, generated, fit, refl = [], [], [], []

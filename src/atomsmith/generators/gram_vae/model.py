@@ -13,7 +13,7 @@ import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +48,8 @@ class GramVAE:
       latent_mixture: optional Gaussian mixture fitted to the training posterior means; when present, sampling
         draws from it instead of N(0, I) (see latent_prior.py).
     """
+
+    kind: ClassVar[str] = CHECKPOINT_KIND
 
     config: GramVAEConfig
     normalizer: GramNormalizer

@@ -1,0 +1,46 @@
+"""The ``gram-vae`` branch of ``atomsmith sample``: local environments (clusters) instead of periodic cells.
+
+Called from :mod:`atomsmith.cli.sample` when the loaded model is a Gram VAE; writes the environments as clusters
+(centre atom first, then its neighbours, in a cubic box) and prints a summary table.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+
+def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_format: str, directory: bool,
+                        gz: bool, force: bool, composition: str | None) -> None:
+    """Draw ``n`` environments from a :class:`~atomsmith.generators.gram_vae.GramVAE` and write them."""
+    import jax
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+
+    from atomsmith.cli.sample import _write
+    from atomsmith.generators import environment_ops as ops
+
+    if composition:
+        raise typer.BadParameter("--composition does not apply to a gram-vae model (it generates Si environments)",
+                                 param_hint="--composition")
+    t0 = time.perf_counter()
+    envs = generator.sample_environments(jax.random.PRNGKey(seed), n)
+    seconds = time.perf_counter() - t0
+    crystals = [ops.environment_to_crystal(e, source=f"{name} sample", index=i) for i, e in enumerate(envs)]
+    _write(out, crystals, out_format, directory, gz, force)
+    closest = ops.min_pair_distance(envs)
+    source = "latent mixture" if generator.latent_mixture is not None else "N(0, I)"
+    table = Table(title=f"atomsmith sample: {name} (local environments)")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for label, value in [("environments", f"{len(envs)} x {generator.n_neighbors} neighbours"),
+                         ("latents drawn from", source),
+                         ("no pair closer than 2.0 Å", f"{100 * np.mean(closest >= 2.0):.1f} %"),
+                         ("mean coordination (< 2.85 Å)", f"{np.mean(ops.coordination(envs)):.2f}"),
+                         ("time", f"{seconds:.1f} s"),
+                         ("output", f"{out} ({out_format}{', directory' if directory else ''})")]:
+        table.add_row(label, value)
+    Console(stderr=True).print(table)
