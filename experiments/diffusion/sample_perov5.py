@@ -72,12 +72,14 @@ def main() -> None:
                                         f"{jax.__version__}, {jax.devices()[0].platform}",
         "load_average_1min_at_end": os.getloadavg()[0],
     }
+    record = HERE / f"sampling_{stem}.json"
+    record.write_text(json.dumps(result, indent=2, default=str) + "\n")
     if args.evaluate:
         with tempfile.TemporaryDirectory() as tmp:
             plain = Path(tmp) / "samples.extxyz"
             plain.write_bytes(gzip.decompress(out.read_bytes()))
             metrics = HERE / f"metrics_{stem}.json"
-            cmd = ["atomsmith", "evaluate", str(plain), "--reference", "perov_5:test", "--out", str(metrics),
+            cmd = [sys.executable, "-m", "atomsmith.cli.main", "evaluate", str(plain), "--reference", "perov_5:test", "--out", str(metrics),
                    "--force", "--quiet"]
             t1 = time.perf_counter()
             subprocess.run(cmd, check=True)
@@ -85,7 +87,7 @@ def main() -> None:
                                           f"experiments/diffusion/{out.name[:-3]} --reference perov_5:test")
             result["evaluate_seconds"] = round(time.perf_counter() - t1, 1)
             result["metrics"] = json.loads(metrics.read_text())
-    (HERE / f"sampling_{stem}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    record.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("model_how_trained", "metrics")}, indent=2))
 
 

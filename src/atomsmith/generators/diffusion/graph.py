@@ -1,10 +1,11 @@
 """Neighbour graphs of moving atoms inside jit: dense cells ``[B, A, ...]`` -> a flat :class:`GraphBatch`.
 
 Each cell gets a fixed-capacity periodic neighbour list (:func:`neighbor_list_jax`, vmapped over cells), which
-enumerates every image in a fixed range, so it stays exact for the small cells of perov_5 (a ~ 4 Å with a
-5 Å cutoff needs images up to +-2). This was measured against a fully connected graph over the same images: the
-fully connected graph has A*A*125 = 3125 edges per 5-atom cell against ~200 within the cutoff, and the encoder
-cost is proportional to the number of edges (see experiments/diffusion/README.md).
+enumerates every image in a fixed range, so it stays exact for the small cells of perov_5 (a >= 3.4 Å with a
+4 Å cutoff needs images up to +-2). Measured against a fully connected graph over the same images
+(``experiments/diffusion/bench_graph.py``, shipped perov-5 model, 64 cells): 216 edge slots per cell take 0.046 s
+per score-network forward pass, the fully connected 5*5*125 = 3125 edges per cell take 0.119 s (2.6x slower) and
+give identical scores (the capped list never overflowed on training cells; the sampler reports any overflow).
 """
 
 from __future__ import annotations
