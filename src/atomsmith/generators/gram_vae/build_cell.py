@@ -2,15 +2,18 @@
 
 Procedure (cubic cell of fixed density, as the melt-quench cells):
 
-1. one seed atom; its environment is a prior sample (k = 0);
-2. repeat until the cell holds ``n_atoms``: pick the unfinished atom with the most neighbours within ``r_cut``
-   (the most constrained one; fewer than ``n_neighbors`` neighbours, so its environment is incomplete), take its
-   (up to ``n_neighbors - 1``) nearest neighbours as the fixed atoms, infill ``candidates`` completions, and add
-   the generated atoms of the completion that places the most atoms without coming closer than ``min_distance``
-   to any existing atom (periodic images included). An atom whose completions all clash is marked finished;
-3. if no unfinished atom remains before the cell is full, each missing atom goes to the point of a grid that is
-   farthest from every atom (counted as ``n_fallback`` in the result);
-4. a brief FIRE relaxation with Stillinger-Weber (:mod:`atomsmith.physics`), cell fixed.
+1. one seed atom; its environment is a sample of the model (k = 0);
+2. *network growth*: repeat while some atom has fewer than ``target_bonds`` neighbours closer than
+   ``bond_cutoff``: pick such an atom with the most neighbours within ``r_cut`` (the most constrained one), hold its
+   (up to ``n_neighbors - 1``) nearest neighbours fixed, infill ``candidates`` completions, and add the generated
+   atoms *bonded to the centre* of the completion that places the most of them without coming closer than
+   ``min_distance`` to any existing atom (periodic images included). The other generated atoms are context only.
+   An atom whose completions all clash is marked finished;
+3. *filling*: if the cell is not full yet, the same with every atom whose environment within ``r_cut`` has fewer
+   than ``n_neighbors`` atoms, now adding all generated atoms that fit;
+4. if no candidate centre remains before the cell is full, each missing atom goes to the grid point farthest from
+   every atom (counted as ``n_fallback``);
+5. a brief FIRE relaxation with Stillinger-Weber (:mod:`atomsmith.physics`), cell fixed.
 
 Minimum-image vectors are exact here because the cell edge exceeds ``2 r_cut`` (checked).
 """
@@ -41,6 +44,8 @@ class BuildConfig:
       density: g/cm^3 (the a-Si melt-quench cells use 2.29).
       min_distance: a generated atom closer than this (Å) to an existing one is rejected.
       candidates: completions infilled per step (the one placing the most atoms is used).
+      bond_cutoff: Å, bonded neighbours (a-Si: 2.85).
+      target_bonds: bonds every atom should get in the growth phase (a-Si: 4).
       infill: latent-optimisation settings.
       relax_steps: FIRE steps of the final SW relaxation (0: no relaxation).
       fmax: FIRE force tolerance, eV/Å.
@@ -51,6 +56,8 @@ class BuildConfig:
     density: float = 2.29
     min_distance: float = 2.1
     candidates: int = 4
+    bond_cutoff: float = 2.85
+    target_bonds: int = 4
     infill: InfillConfig = InfillConfig(restarts=4, rounds=3, steps=80)
     relax_steps: int = 300
     fmax: float = 0.01
@@ -134,43 +141,53 @@ def build_cell(model: GramVAE, config: BuildConfig = BuildConfig(), progress=Non
                          f"= {2 * r_cut} Å; minimum-image environments would be wrong; use more atoms")
     key = jax.random.PRNGKey(config.seed)
     positions = np.full((1, 3), box / 2.0)
-    finished = np.zeros(1, bool)
-    steps = placed_by_infill = 0
-    while len(positions) < config.n_atoms:
-        counts = np.array([len(_neighbors(positions, i, box, r_cut)) for i in range(len(positions))])
-        open_ = np.flatnonzero(~finished & (counts < n))
-        if not open_.size:
-            break
-        centre = int(open_[np.argmax(counts[open_])])
-        nbrs = _neighbors(positions, centre, box, r_cut)[:n - 1]
-        key, sub = jax.random.split(key)
-        if len(nbrs) == 0:
-            completions = model.sample_environments(sub, config.candidates)
-        else:
-            completions = infill(model, nbrs, config.candidates, sub, config.infill).generated
-        limit = config.n_atoms - len(positions)
-        best = np.zeros((0, 3))
-        for gen in completions:
-            kept = _accept(positions, positions[centre] + gen, box, config.min_distance, limit)
-            if len(kept) > len(best):
-                best = kept
-        steps += 1
-        if not len(best):
-            finished[centre] = True
-            continue
-        positions = np.concatenate([positions, best])
-        finished = np.concatenate([finished, np.zeros(len(best), bool)])
-        placed_by_infill += len(best)
-        if progress is not None:
-            progress(f"step {steps}: centre {centre} (k={len(nbrs)}) +{len(best)} -> {len(positions)} atoms")
+    steps = 0
+    placed = {"growth": 0, "filling": 0}
+    for phase in ("growth", "filling"):
+        finished = np.zeros(len(positions), bool)
+        while len(positions) < config.n_atoms:
+            near = [_neighbors(positions, i, box, r_cut) for i in range(len(positions))]
+            counts = np.array([len(v) for v in near])
+            if phase == "growth":
+                bonds = np.array([int(np.sum(np.linalg.norm(v, axis=1) < config.bond_cutoff)) for v in near])
+                open_ = np.flatnonzero(~finished & (bonds < config.target_bonds))
+            else:
+                open_ = np.flatnonzero(~finished & (counts < n))
+            if not open_.size:
+                break
+            centre = int(open_[np.argmax(counts[open_])])
+            nbrs = near[centre][:n - 1]
+            key, sub = jax.random.split(key)
+            if len(nbrs) == 0:
+                completions = model.sample_environments(sub, config.candidates)
+            else:
+                completions = infill(model, nbrs, config.candidates, sub, config.infill).generated
+            limit = config.n_atoms - len(positions)
+            best = np.zeros((0, 3))
+            for gen in completions:
+                if phase == "growth":
+                    gen = gen[np.linalg.norm(gen, axis=1) < config.bond_cutoff]
+                kept = _accept(positions, positions[centre] + gen, box, config.min_distance, limit)
+                if len(kept) > len(best):
+                    best = kept
+            steps += 1
+            if not len(best):
+                finished[centre] = True
+                continue
+            positions = np.concatenate([positions, best])
+            finished = np.concatenate([finished, np.zeros(len(best), bool)])
+            placed[phase] += len(best)
+            if progress is not None:
+                progress(f"{phase} step {steps}: centre {centre} (k={len(nbrs)}) +{len(best)} -> {len(positions)}")
     n_fallback = 0
     while len(positions) < config.n_atoms:
         positions = np.concatenate([positions, _farthest_point(positions, box)[None]])
         n_fallback += 1
     lattice = np.eye(3) * box
     unrelaxed = Crystal.from_cartesian(lattice, positions, np.full(config.n_atoms, 14)).wrapped()
-    summary = {"n_atoms": config.n_atoms, "box": box, "infill_steps": steps, "placed_by_infill": placed_by_infill,
-               "n_seed": 1, "n_fallback": n_fallback,
+    summary = {"n_atoms": config.n_atoms, "box": box, "infill_steps": steps,
+               "placed_by_infill": placed["growth"] + placed["filling"], "placed_in_growth": placed["growth"],
+               "placed_in_filling": placed["filling"], "n_seed": 1, "n_fallback": n_fallback,
                "min_distance_unrelaxed": float(min(d for *_, d in unrelaxed.close_pairs(3.0)))
                if unrelaxed.close_pairs(3.0) else None}
     relaxed = unrelaxed
