@@ -1,8 +1,8 @@
 """JAX bindings of the fused native convolution kernel (see :mod:`._tp_codegen` for what it computes).
 
-``fused_conv(plan, spec, name, x, sh, radial, kernels, senders, receivers)`` equals
-:func:`fused_reference` (radial MLP -> weights, ``B = sh . CG``, then :func:`._tp_jax.conv_core`) up to float32
-rounding, in one pass over the edges forward and one backward, without materialising any ``[E, width]`` array.
+``fused_conv(plan, spec, name, x, sh, radial, kernels, senders, receivers)`` equals :func:`fused_reference`
+(radial MLP -> weights, then :func:`._tp_jax.conv_core`) up to float32 rounding, in one pass over the edges
+forward and one backward, without materialising any ``[E, width]`` array.
 
 Differentiation: first derivatives run the native backward kernel. Higher derivatives (e.g. force training,
 which differentiates a gradient) go through the pure-JAX reference backward: exact, only slower. Forward-mode
@@ -24,12 +24,17 @@ import jax.numpy as jnp
 from atomsmith.nn import _native_build, _tp_jax
 from atomsmith.nn._radial_mlp import MlpSpec, mlp_apply
 from atomsmith.nn._tp_codegen import ffi_source
-from atomsmith.nn._tp_plan import TensorProductPlan
+from atomsmith.nn._tp_plan import TensorProductPlan, from_channel_minor, to_channel_minor
+
+
+def kernel_name(plan: TensorProductPlan, spec: MlpSpec) -> str | None:
+    """FFI target prefix of the kernel for ``(plan, spec)``, building it on first use; None if unavailable or
+    disabled (``ATOMSMITH_NATIVE_KERNELS=0``, checked on every call)."""
+    return None if _native_build.disabled() else _load(plan, spec)
 
 
 @functools.lru_cache(maxsize=64)
-def kernel_name(plan: TensorProductPlan, spec: MlpSpec) -> str | None:
-    """FFI target prefix of the kernel for ``(plan, spec)``, building it on first use; None if unavailable."""
+def _load(plan: TensorProductPlan, spec: MlpSpec) -> str | None:
     return _native_build.load(lambda name: ffi_source(plan, spec, name), "atomsmith_conv", ("fwd", "bwd"))
 
 
@@ -40,13 +45,13 @@ def as_index(indices: jax.Array, mask: jax.Array | None = None) -> jax.Array:
 
 
 def fused_reference(plan: TensorProductPlan, spec: MlpSpec, x, sh, radial, kernels, senders, receivers):
-    """Pure-JAX definition of the fused kernel (``n_nodes = x.shape[0]``)."""
+    """Pure-JAX definition of the fused kernel, same layouts (``n_nodes = x.shape[0]``)."""
     n_nodes = x.shape[0]
     valid = (senders >= 0) & (senders < n_nodes) & (receivers >= 0) & (receivers < n_nodes)
     weights = jnp.where(valid[:, None], mlp_apply(spec, radial, kernels), 0.0)
-    b = sh @ jnp.asarray(plan.sh_to_b, sh.dtype)
     s, r = jnp.where(valid, senders, 0), jnp.where(valid, receivers, 0)
-    return _tp_jax.conv_core(plan, x, b, weights, s, r, n_nodes)
+    summed = _tp_jax.conv_core(plan, from_channel_minor(x, plan.irreps_in), sh, weights, s, r, n_nodes)
+    return to_channel_minor(summed, plan.irreps_msg)
 
 
 def _ffi_forward(plan, spec, name, x, sh, radial, kernels, senders, receivers):

@@ -8,10 +8,10 @@ The convolution computes, for every edge e (sender s, receiver r) and every *pat
 
 exactly like ``e3nn.tensor_product(features[senders], sh, filter_ir_out=irreps_out)`` (component normalisation),
 with the output sorted and regrouped the way e3nn does it. The per-edge matrices ``B`` are tiny (at most 5x5) and
-structurally sparse; :class:`TensorProductPlan` lists their non-zero entries once, so both the pure-JAX path and
-the native kernel evaluate ``T`` as a handful of scalar-times-vector multiply-adds over the channel axis ``u``.
+structurally sparse; :class:`TensorProductPlan` lists their non-zero entries once, so the native kernel
+(:mod:`._tp_codegen`) evaluates ``T`` as a handful of scalar-times-vector multiply-adds over the channel axis ``u``.
 
-Internal *channel-minor* layout (used by the fast paths; converted at node level, where it is cheap):
+Internal *channel-minor* layout (used by the native kernel; converted at node level, where it is cheap):
 an irreps block ``mul x ir`` is stored as ``[dim ir, mul]`` (component-major) instead of e3nn's ``[mul, dim ir]``.
 Output irreps of the same type are regrouped into one block ``[dim o, mul_group]`` whose channels are the
 concatenation of the contributing paths, in e3nn's order.
@@ -62,6 +62,7 @@ class TensorProductPlan:
 
     Attributes:
       irreps_in: regrouped input irreps.
+      irreps_filter: the ``irreps_out`` whose irrep types filter the paths.
       irreps_msg: message irreps, exactly ``e3nn.tensor_product(...).irreps`` (sorted and regrouped).
       sh_lmax: largest harmonic degree.
       paths: the kept paths, in the order e3nn lays out their channels.
@@ -70,6 +71,7 @@ class TensorProductPlan:
     """
 
     irreps_in: e3nn.Irreps
+    irreps_filter: e3nn.Irreps
     irreps_msg: e3nn.Irreps
     sh_lmax: int
     paths: tuple[Path, ...]
@@ -144,7 +146,7 @@ def make_plan(irreps_in: str, irreps_out: str, sh_lmax: int) -> TensorProductPla
         channel_fill[ir_out] += mul
         weight_offset += mul
     sh_to_b = np.stack(columns, axis=1).astype(np.float32)
-    return TensorProductPlan(irreps_in=irreps_in_, irreps_msg=irreps_msg, sh_lmax=sh_lmax, paths=tuple(paths),
+    return TensorProductPlan(irreps_in=irreps_in_, irreps_filter=e3nn.Irreps(irreps_out), irreps_msg=irreps_msg, sh_lmax=sh_lmax, paths=tuple(paths),
                              n_b=sh_to_b.shape[1], sh_to_b_bytes=sh_to_b.tobytes())
 
 

@@ -16,11 +16,13 @@ Implementations (attribute ``implementation``):
 
 * ``"native"``: one fused C++ kernel per direction (radial MLP, Clebsch-Gordan products, weighting and
   scatter-sum; see :mod:`atomsmith.nn._tp_codegen`), compiled on first use and cached. CPU, float32.
-* ``"jax"``: pure JAX with a hand-written VJP (:mod:`atomsmith.nn._tp_jax`); runs anywhere (GPU, float64).
+* ``"jax"``: e3nn tensor product with a plain broadcast weighting and ``segment_sum``, differentiated by JAX
+  (:mod:`atomsmith.nn._tp_jax`); runs anywhere (GPU, float64) and supports every transformation.
 * ``"auto"`` (default): native when available on a CPU backend with float32 inputs, else jax.
 
-Both compute the same function (outputs and gradients agree to float32 rounding). Both support ``jit``, ``vmap``
-and reverse-mode derivatives of any order; neither supports forward-mode AD (``jax.jvp``/``jacfwd``), as they use
+Both compute the same function (outputs and gradients agree to float32 rounding) and support ``jit``, ``vmap``
+and reverse-mode derivatives of any order (the native kernel's second and higher derivatives run through the JAX
+definition). Forward-mode AD (``jax.jvp``, ``jax.jacfwd``) needs ``implementation="jax"``: the native kernel is a
 ``jax.custom_vjp``.
 """
 
@@ -96,23 +98,23 @@ class Convolution(nn.Module):
         sh = e3nn.spherical_harmonics(list(range(self.sh_lmax + 1)), e3nn.IrrepsArray("1o", safe_vectors),
                                       normalize=True, normalization="component").array  # [E, (lmax+1)^2]
         radial = radial_basis(lengths, self.n_basis, self.cutoff)  # [E, n_basis]
-        x = to_channel_minor(features.array, plan.irreps_in)  # [N, dim_in]
         mlp = e3nn.flax.MultiLayerPerceptron([*self.radial_hidden, plan.n_weights], jax.nn.silu)
 
-        kernel = self._native_kernel(plan, spec, x, sh, radial)
+        kernel = self._native_kernel(plan, spec, features.array, sh, radial)
         if kernel is not None:
             mlp(jnp.zeros((1, self.n_basis), radial.dtype))  # creates/binds the MLP parameters
             kernels = tuple(k.astype(jnp.float32) for k in mlp_kernels(mlp.variables["params"], spec))
+            x = to_channel_minor(features.array, plan.irreps_in)  # [N, dim_in], kernel layout
             summed = _tp_native.fused_conv(plan, spec, kernel, x, sh, radial, kernels,
                                            _tp_native.as_index(senders, edge_mask),
                                            _tp_native.as_index(receivers, edge_mask))
+            summed = from_channel_minor(summed, plan.irreps_msg)
         else:
             weights = mlp(radial)  # [E, n_weights]
             if edge_mask is not None:
                 weights = jnp.where(edge_mask[:, None], weights, 0.0)
-            b = sh @ jnp.asarray(plan.sh_to_b, sh.dtype)  # [E, n_b] Clebsch-Gordan-contracted harmonics
-            summed = conv_core(plan, x, b, weights, senders, receivers, n_nodes)
-        summed = e3nn.IrrepsArray(plan.irreps_msg, from_channel_minor(summed, plan.irreps_msg))
+            summed = conv_core(plan, features.array, sh, weights, senders, receivers, n_nodes)
+        summed = e3nn.IrrepsArray(plan.irreps_msg, summed)
         return e3nn.flax.Linear(self.irreps_out, force_irreps_out=True)(summed)
 
     def _native_kernel(self, plan, spec, *arrays) -> str | None:
