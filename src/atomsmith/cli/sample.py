@@ -75,7 +75,7 @@ def sample(
                                                           "(default: perov-5)."),
     fmt: str = typer.Option(None, "--format", "-f", help="extxyz, cif or poscar (default: from OUT)."),
     seed: int = typer.Option(0, help="Random seed (same seed, model and options give the same structures)."),
-    steps: int = typer.Option(None, min=1, help="Reverse diffusion steps (default: the model's default, 100)."),
+    steps: int = typer.Option(None, min=1, help="Reverse diffusion steps (default: 200 predictor-corrector steps)."),
     sampler: str = typer.Option("pc", help="pc (predictor-corrector) or ode (probability flow)."),
     composition: str = typer.Option(None, help="Structure prediction: fixed composition of every cell, "
                                                "e.g. SrTiO3 (only lattice and coordinates are generated)."),

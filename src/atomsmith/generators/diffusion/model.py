@@ -19,7 +19,7 @@ from atomsmith.training import checkpoint as ckpt
 
 CHECKPOINT_KIND = "diffusion"
 #: default number of reverse steps (predictor-corrector: two network evaluations per step).
-DEFAULT_STEPS = 100
+DEFAULT_STEPS = 200
 #: cells sampled together (one compiled shape; smaller requests use a smaller bucketed batch).
 DEFAULT_BATCH = 256
 #: sub-steps (network evaluations) per ``lax.scan`` chunk between progress-bar updates.

@@ -68,7 +68,8 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
 
     def vp_step(x, eps, ab_t, ab_s, noise):
         x0 = jnp.clip((x - jnp.sqrt(1 - ab_t) * eps) / jnp.sqrt(ab_t), -5.0, 5.0)
-        if not stochastic:  # DDIM, eta = 0
+        if not stochastic:  # DDIM, eta = 0, with epsilon made consistent with the clipped x0
+            eps = (x - jnp.sqrt(ab_t) * x0) / jnp.sqrt(1 - ab_t)
             return jnp.sqrt(ab_s) * x0 + jnp.sqrt(1 - ab_s) * eps
         a_ts = ab_t / ab_s
         beta = 1 - a_ts
