@@ -145,6 +145,10 @@ def test_protocol_sample(trained):
     np.testing.assert_allclose(np.sort(np.linalg.norm(env, axis=1)),
                                np.sort(np.linalg.norm(model.sample_environments(jax.random.PRNGKey(2), 4)[0], axis=1)),
                                atol=1e-6)
+    held = env[1:6]
+    filled = model.sample(jax.random.PRNGKey(3), 2, fixed=held)  # infilling through the protocol
+    assert len(filled) == 2 and all(c.n_atoms == 9 for c in filled)
+    np.testing.assert_allclose(filled[0].positions[1:6] - filled[0].positions[0], held, atol=1e-9)
     with pytest.raises(NotImplementedError):
         model.sample(jax.random.PRNGKey(0), 2, guidance=[object()])
     with pytest.raises(NotImplementedError):
