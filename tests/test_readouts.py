@@ -165,10 +165,11 @@ def test_supercell_and_padding(head):
     both = _eval(pred, [crystal, other])
     first = both[:1] if pred.config.readout.level == "structure" else both[:crystal.n_atoms]
     assert_close_scaled(first, base, rtol=2e-4, what="batched with another structure")
-    padded = batch_graphs([crystal], cutoff=pred.config.encoder.cutoff, sizes=(32, 2048, 5))
-    out = np.asarray(_apply(pred, padded))
-    got = out[:1] if pred.config.readout.level == "structure" else out[:crystal.n_atoms]
-    assert_close_scaled(got, base, rtol=2e-4, what="padded batch")
+    if head in ("extensive", "born"):  # a second padded shape costs a compilation: two heads suffice
+        padded = batch_graphs([crystal], cutoff=pred.config.encoder.cutoff, sizes=(32, 2048, 5))
+        out = np.asarray(_apply(pred, padded))
+        got = out[:1] if pred.config.readout.level == "structure" else out[:crystal.n_atoms]
+        assert_close_scaled(got, base, rtol=2e-4, what="padded batch")
 
 
 def test_acoustic_sum_rule():

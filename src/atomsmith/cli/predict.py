@@ -41,6 +41,7 @@ def predict(
 
     from atomsmith.predictors.model import load_predictor
     from atomsmith.structures import io
+    from atomsmith.structures.errors import StructureError
     from atomsmith.training.checkpoint import CheckpointError
 
     console = Console()
@@ -50,7 +51,10 @@ def predict(
         raise typer.BadParameter(str(exc), param_hint="--model") from exc
     crystals, names = [], []
     for path in structures:
-        found = io.read(path)
+        try:
+            found = io.read(path)
+        except (FileNotFoundError, StructureError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="STRUCTURES") from exc
         crystals.extend(found)
         names.extend(str(path) if len(found) == 1 else f"{path}[{k}]" for k in range(len(found)))
     values = predictor.predict(crystals, batch_size=batch_size)

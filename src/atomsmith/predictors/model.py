@@ -137,7 +137,7 @@ class Predictor:
 
     def predict(self, crystals: Sequence[Crystal], batch_size: int = 32,
                 graphs: Sequence[PeriodicGraph] | None = None) -> list[np.ndarray]:
-        """Host convenience: one NumPy array per crystal (scalar ``()``, tensor ``[3, ...]`` or per atom ``[n, ...]``)."""
+        """Host convenience: one NumPy array per crystal (``()``, ``[3, ...]``, or per atom ``[n, ...]``)."""
         crystals = list(crystals)
         if not crystals:
             return []

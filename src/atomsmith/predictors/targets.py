@@ -31,7 +31,7 @@ KNOWN_TARGETS: dict[str, ReadoutConfig] = {
     "energy": ReadoutConfig(level="structure", pooling="sum"),
     # BaTiO3 response tensors
     "born_charges": ReadoutConfig(level="atom", tensor="rank2", acoustic_sum_rule=True),  # e, [n, 3, 3]
-    # [n, γ, α, β] = dχ_αβ/du_γ, symmetric in α, β; a rigid translation leaves χ unchanged, so Σ_n R_n = 0 too
+    # [n, γ, α, β] = dχ_αβ/du_γ, symmetric in α, β; a rigid translation leaves χ unchanged: Σ_n R_n = 0 too
     "raman_tensors": ReadoutConfig(level="atom", tensor="raman", acoustic_sum_rule=True),
     "dielectric": ReadoutConfig(level="structure", pooling="mean", tensor="rank2_sym"),  # [3, 3]
 }
