@@ -86,7 +86,10 @@ def main() -> None:
             result["evaluate_command"] = (f"gunzip -k experiments/diffusion/{out.name} && atomsmith evaluate "
                                           f"experiments/diffusion/{out.name[:-3]} --reference perov_5:test")
             result["evaluate_seconds"] = round(time.perf_counter() - t1, 1)
-            result["metrics"] = json.loads(metrics.read_text())
+            data = json.loads(metrics.read_text())
+            data["samples"] = f"experiments/diffusion/{out.name} (decompressed)"
+            metrics.write_text(json.dumps(data, indent=2) + "\n")
+            result["metrics"] = data
     record.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k not in ("model_how_trained", "metrics")}, indent=2))
 

@@ -55,13 +55,17 @@ def _parse_composition(text: str) -> list[int]:
 
 
 def _enable_compilation_cache() -> None:
-    """Persist compiled samplers between runs (the first run compiles, later ones reuse)."""
+    """Opt-in persistent JAX compilation cache: ``ATOMSMITH_COMPILATION_CACHE=DIR`` reuses compiled samplers
+    between runs. Off by default: XLA warns loudly (and could in principle fail) when a cached CPU executable is
+    loaded on a machine with different CPU features, e.g. a shared home directory."""
+    directory = os.environ.get("ATOMSMITH_COMPILATION_CACHE")
+    if not directory:
+        return
     import jax
 
-    root = Path(os.environ.get("ATOMSMITH_CACHE_DIR", Path.home() / ".cache" / "atomsmith"))
     try:
-        (root / "jax").mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", directory)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
     except (OSError, AttributeError):
         pass
