@@ -9,9 +9,11 @@ Protocol (all at a fixed cubic cell of the chosen density, NVT with the Langevin
 3. quench in three parts: linear cooling from ``t_melt`` to ``t_hold`` at ``hot_quench_rate`` K/s (the liquid
    equilibrates within picoseconds up there, so this rate hardly matters), a hold of ``hold_ps`` at ``t_hold``, and
    linear cooling from ``t_hold`` to ``t_final`` at ``quench_rate`` K/s. The hold sits near SW silicon's
-   liquid-liquid transition (~1060 K at zero pressure, Sastry & Angell, Nat. Mater. 2, 739 (2003)): a fast quench
-   straight through it freezes the dense, over-coordinated liquid, and a hold lets the network become more
-   four-fold (measured in ``experiments/a_si_data``). ``hold_ps = 0`` with equal rates is a plain linear quench;
+   liquid-liquid transition (~1060 K at zero pressure, Sastry & Angell, Nat. Mater. 2, 739 (2003)), where a fast
+   quench freezes the dense, over-coordinated liquid. In the 64-atom comparison of ``experiments/a_si_data`` the
+   default (10 ps hold, mean rate 2.1e14 K/s) gave about the coordination and energy of a linear 1e14 K/s quench
+   with fewer MD steps, but not clearly better than a linear quench at its own mean rate; slower is what helps.
+   ``hold_ps = 0`` with equal rates is a plain linear quench;
 4. anneal: ``anneal_ps`` at ``t_final`` K;
 5. relax: FIRE on the positions (cell fixed) down to ``fmax``.
 
