@@ -18,7 +18,9 @@ What is timed (each a jitted forward + backward pass, ``value_and_grad`` of ``su
 
 Graphs: (a) a padded batch of 64 perov_5 cells (test split; ``atomsmith.datasets`` or, failing that, the first 64
 CIFs of ``../shared/data/perov_5/test.csv.gz``), (b) one 512-atom diamond-silicon cell (4x4x4 conventional cells,
-a = 5.431 Å, 0.05 Å Gaussian displacements, seed 0). Cutoff 5 Å.
+a = 5.431 Å, 0.05 Å Gaussian displacements, seed 0), cutoff 5 Å; edges/s counts real (unpadded) edges. The layer
+runs on the real edges; the encoder on the padded batch, as in training. Without ``--quick`` also (c) the
+yardstick's own random graph (1280 nodes, 38000 edges; layer only), the workload of ``performance-notes.md``.
 
 GFLOP/s: XLA's cost analysis of the compiled step (``jitted.lower(...).compile().cost_analysis()``). XLA cannot see
 inside the native kernel (an FFI custom call), so for the same math the FLOPs counted for the reference layer (and
@@ -236,6 +238,8 @@ def main() -> None:
     except Exception as err:  # noqa: BLE001
         console.print(f"[yellow]perov_5 cells unavailable ({type(err).__name__}: {err}); skipping that graph[/]")
     workloads["Si 512"] = ([silicon_512()], "diamond Si 4x4x4 conventional cells, 0.05 Å displacements")
+    if not args.quick:
+        workloads["random 1280/38000"] = (None, "reference_conv.py's own random graph (layer only)")
 
     a = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048), jnp.float32)
     matmul = jax.jit(lambda x, y: x @ y)
@@ -248,14 +252,22 @@ def main() -> None:
     notes = []
     matmul_times = []
     for label, (cells, source) in workloads.items():
-        batch = batch_graphs(cells, cutoff=CUTOFF)
-        mask = np.asarray(batch.edge_mask)
-        n_atoms = int(np.sum(np.asarray(batch.node_mask)))
-        n_edges = int(mask.sum())
-        vectors = np.asarray(batch.edge_vectors())[mask]
-        senders, receivers = np.asarray(batch.senders)[mask], np.asarray(batch.receivers)[mask]
-        console.print(f"[bold]{label}[/]: {len(cells)} cells, {n_atoms} atoms, {n_edges} edges within {CUTOFF} Å "
-                      f"(padded to {batch.n_nodes} nodes, {mask.size} edges); source: {source}")
+        if cells is None:  # the yardstick's default graph: random indices, Gaussian vectors (some beyond cutoff)
+            batch = None
+            rng = np.random.default_rng(0)
+            n_atoms, n_edges = 1280, 38000
+            senders, receivers = rng.integers(0, n_atoms, n_edges), rng.integers(0, n_atoms, n_edges)
+            vectors = rng.normal(size=(n_edges, 3)) * 2.0
+            console.print(f"[bold]{label}[/]: {n_atoms} nodes, {n_edges} edges; source: {source}")
+        else:
+            batch = batch_graphs(cells, cutoff=CUTOFF)
+            mask = np.asarray(batch.edge_mask)
+            n_atoms = int(np.sum(np.asarray(batch.node_mask)))
+            n_edges = int(mask.sum())
+            vectors = np.asarray(batch.edge_vectors())[mask]
+            senders, receivers = np.asarray(batch.senders)[mask], np.asarray(batch.receivers)[mask]
+            console.print(f"[bold]{label}[/]: {len(cells)} cells, {n_atoms} atoms, {n_edges} edges within {CUTOFF} Å "
+                          f"(padded to {batch.n_nodes} nodes, {mask.size} edges); source: {source}")
         steps, deviations = layer_steps(reference, vectors, senders, receivers, n_atoms)
         if deviations:
             console.print("  ours vs reference, same params (max |diff| / max |ref|): "
@@ -263,7 +275,8 @@ def main() -> None:
         work = {}
         if "reference" in steps:
             work["layer"] = flops(steps["reference"][0], *steps["reference"][1])
-        steps.update(encoder_steps(batch, include_jax=not args.quick))
+        if batch is not None:
+            steps.update(encoder_steps(batch, include_jax=not args.quick))
         if "encoder (jax path)" in steps:
             work["encoder"] = flops(steps["encoder (jax path)"][0], *steps["encoder (jax path)"][1])
         times = interleave({**matmul_steps, **steps}, rounds)
