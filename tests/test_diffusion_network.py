@@ -30,7 +30,7 @@ def setup():
     mask = jnp.ones((b, a), bool)
     t = jnp.array([0.3, 0.8])
     csp = jnp.array([0.0, 1.0])
-    params = net.init(jax.random.PRNGKey(0), frac, lattice, species, mask, t, csp)
+    params = jax.jit(net.init)(jax.random.PRNGKey(0), frac, lattice, species, mask, t, csp)
     apply = jax.jit(net.apply)
     return apply, params, (frac, lattice, species, mask, t, csp), rng
 

@@ -48,7 +48,8 @@ class DiffusionConfig:
     @classmethod
     def tiny(cls, elements: tuple[int, ...] = (8, 22, 38), **overrides: Any) -> DiffusionConfig:
         """A small config for unit tests (cells of ~4 Å, 4 Å cutoff)."""
-        encoder = EncoderConfig.tiny(n_species=len(elements), conditioning_dim=CONDITIONING_DIM, cutoff=4.0)
+        encoder = EncoderConfig.tiny(n_species=len(elements), conditioning_dim=CONDITIONING_DIM, cutoff=4.0,
+                                     irreps_hidden="8x0e+4x1o+2x2e", n_layers=1)
         base = dict(elements=tuple(elements), encoder=encoder,
                     lattice=LatticeNormalizer((1.4, 1.4, 1.4, 90.0, 90.0, 90.0), (0.05, 0.05, 0.05, 5.0, 5.0, 5.0)),
                     max_edges_per_cell=160, n_images=(2, 2, 2), n_atoms_counts=((3, 1), (5, 2)), head_hidden=16)
