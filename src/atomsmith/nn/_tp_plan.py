@@ -146,8 +146,9 @@ def make_plan(irreps_in: str, irreps_out: str, sh_lmax: int) -> TensorProductPla
         channel_fill[ir_out] += mul
         weight_offset += mul
     sh_to_b = np.stack(columns, axis=1).astype(np.float32)
-    return TensorProductPlan(irreps_in=irreps_in_, irreps_filter=e3nn.Irreps(irreps_out), irreps_msg=irreps_msg, sh_lmax=sh_lmax, paths=tuple(paths),
-                             n_b=sh_to_b.shape[1], sh_to_b_bytes=sh_to_b.tobytes())
+    return TensorProductPlan(irreps_in=irreps_in_, irreps_filter=e3nn.Irreps(irreps_out), irreps_msg=irreps_msg,
+                             sh_lmax=sh_lmax, paths=tuple(paths), n_b=sh_to_b.shape[1],
+                             sh_to_b_bytes=sh_to_b.tobytes())
 
 
 def to_channel_minor(array: jnp.ndarray, irreps: e3nn.Irreps) -> jnp.ndarray:
