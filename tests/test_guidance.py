@@ -1,5 +1,8 @@
 """Guidance objectives: float64 finite-difference gradients, O(3) equivariance of the guidance field, combination."""
 
+import functools
+
+import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,20 +20,31 @@ from atomsmith.guidance import (
     minimize,
     value_and_grad,
 )
-from atomsmith.nn.encoder import EncoderConfig
-from atomsmith.nn.readouts import ReadoutConfig
-from atomsmith.predictors.model import PredictorConfig, init_predictor, with_required_irreps
+from atomsmith.nn.encoder import Encoder, EncoderConfig
+from atomsmith.nn.readouts import Readout, ReadoutConfig
+from atomsmith.predictors.model import Predictor, PredictorConfig, example_batch
 from atomsmith.predictors.normalization import Normalizer
 from tests.helpers.symmetry import random_crystal, random_o3
 
-ENCODER = EncoderConfig.tiny(irreps_hidden="8x0e+4x1o+2x2e", n_layers=2, cutoff=3.5)
+# one encoder (output irreps for both heads) shared by the two predictors: one compilation of its init
+ENCODER = EncoderConfig.tiny(irreps_hidden="8x0e+4x1o+2x2e", irreps_out="8x0e+4x1o+2x1e+2x2e", n_layers=2,
+                             cutoff=3.5)
 SIZES = (16, 1024, 3)
 _VALUE_AND_GRAD = jax.jit(value_and_grad)  # one wrapper: compilations are shared between tests
 
 
+@functools.lru_cache(maxsize=None)
+def _encoder_params():
+    batch = example_batch(PredictorConfig(target="t", encoder=ENCODER))
+    return jax.jit(Encoder(ENCODER).init)(jax.random.PRNGKey(0), batch)["params"]
+
+
 def _predictor(readout, seed=0):
-    config = PredictorConfig(target="t", readout=readout, encoder=with_required_irreps(ENCODER, readout, 2))
-    pred = init_predictor(config, jax.random.PRNGKey(seed))
+    config = PredictorConfig(target="t", readout=readout, encoder=ENCODER)
+    features = e3nn.IrrepsArray(ENCODER.irreps_out, jnp.zeros((1, e3nn.Irreps(ENCODER.irreps_out).dim)))
+    head = Readout(readout).init(jax.random.PRNGKey(seed), features, method=Readout.coefficients)["params"]
+    pred = Predictor(config=config, params={"encoder": _encoder_params(), "readout": head},
+                     normalizer=Normalizer.identity(ENCODER.n_species, readout.irreps_out.dim))
     rng = np.random.default_rng(seed)
     scale = rng.uniform(0.5, 2.0, size=config.encoder.n_species)
     shift = np.zeros((config.encoder.n_species, readout.irreps_out.dim))
