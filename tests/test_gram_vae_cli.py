@@ -101,3 +101,20 @@ def test_train_gram_vae(tmp_path):
     model = GramVAE.load(out)
     how = model.metadata["how_trained"]
     assert how["steps"] == 20 and how["n_cells"] == 3 and "test_reconstruction_rmsd_mean" in how
+
+
+def test_shipped_model_samples_100(tmp_path):
+    """Acceptance: `atomsmith sample --model gram-vae -n 100` with the model shipped in the package."""
+    from atomsmith import pretrained
+
+    assert "gram-vae" in pretrained.available()
+    model = pretrained.load_model("gram-vae")
+    assert isinstance(model, GramVAE) and model.metadata["how_trained"]["command"]
+    out = tmp_path / "envs.extxyz"
+    result = runner.invoke(app, ["sample", "--model", "gram-vae", "-n", "100", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    envs = np.stack([c.positions[1:] - c.positions[0] for c in io.read(out, min_distance=None)])
+    assert envs.shape == (100, 8, 3)
+    # a trained model: most samples free of clashes, first shells of a-Si bond lengths
+    assert np.mean(ops.min_pair_distance(envs) >= 2.0) > 0.5
+    assert 2.2 < np.median(np.linalg.norm(envs, axis=-1)[:, :4]) < 2.6

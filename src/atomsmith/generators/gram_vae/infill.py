@@ -2,7 +2,7 @@
 
 Latent optimisation (MAP of z given the fixed atoms under the model's own Gaussian likelihood):
 
-    minimise_z   sum_{a <= b} ( G~'(z)_{s(a) s(b)} - F'_ab )^2  +  prior_weight * (-log p(z))
+    minimise_z   sum_{a <= b} ( G~'(z)_{s(a) s(b)} - F'_ab )^2  +  w * (-log p(z)),   w = KL weight by default
 
 where ``F = X_fix X_fix^T`` is the Gram matrix of the fixed atoms, ``G~(z)`` the decoded Gram matrix, primes denote
 the normalisation used in training, ``s`` assigns each fixed atom a decoder slot, and ``p`` is the latent
@@ -48,17 +48,20 @@ class InfillConfig:
       rounds: assignment updates (host alignment) alternating with ``steps`` Adam steps each.
       steps: Adam steps per round.
       learning_rate: Adam step size in latent units.
-      prior_weight: weight of ``-log p(z)`` (1: the MAP under the training objective's implied likelihood).
+      prior_weight: weight of ``-log p(z)``; ``None`` (default) uses the model's KL weight beta, which makes the
+        objective the MAP of z given the fixed atoms under the training objective (``SE + beta KL`` is a Gaussian
+        likelihood of variance beta / 2).
     """
 
     restarts: int = 8
     rounds: int = 4
     steps: int = 100
     learning_rate: float = 0.05
-    prior_weight: float = 1.0
+    prior_weight: float | None = None
 
     def __post_init__(self) -> None:
-        if self.restarts < 1 or self.rounds < 1 or self.steps < 0 or self.learning_rate <= 0 or self.prior_weight < 0:
+        if self.restarts < 1 or self.rounds < 1 or self.steps < 0 or self.learning_rate <= 0 \
+                or (self.prior_weight is not None and self.prior_weight < 0):
             raise ValueError(f"invalid InfillConfig {self}")
 
 
@@ -185,7 +188,8 @@ def fit_latents(model: GramVAE, targets: np.ndarray, z0: np.ndarray, config: Inf
     """
     k = targets.shape[1]
     fixed_n = jnp.asarray(normalized_gram_block(model, targets))
-    run = _optimiser(model, k, config.steps, config.learning_rate, config.prior_weight)
+    weight = model.config.kl_weight if config.prior_weight is None else config.prior_weight
+    run = _optimiser(model, k, config.steps, config.learning_rate, float(weight))
     z = jnp.asarray(z0, jnp.float32)
     alignments = _assign(targets, model.decode(np.asarray(z), ordered=False))
     objective = None
@@ -202,8 +206,7 @@ def refine_reconstruction(model: GramVAE, vectors: Any, config: InfillConfig | N
     (default: the model's KL weight, i.e. the training objective's own trade-off), alternating with optimal
     relabelling. The encoder alone gives :meth:`GramVAE.reconstruct`; this closes its amortisation gap."""
     arr = np.stack([ops.sort_by_distance(e) for e in model.check_environments(vectors)])
-    config = config or InfillConfig(restarts=1, rounds=3, steps=150, learning_rate=0.02,
-                                    prior_weight=model.config.kl_weight)
+    config = config or InfillConfig(restarts=1, rounds=3, steps=150, learning_rate=0.02)
     mean, _ = model.encode(arr)
     z, _, _ = fit_latents(model, arr, mean, config)
     return model.decode(z)
