@@ -89,7 +89,7 @@ def _resolve_train(train: str, reference: str, console) -> Any:
 
 def evaluate_command(
     samples: Path = typer.Argument(..., exists=True, help="extxyz file, multi-block CIF, or directory of "
-                                   "CIF / extxyz / POSCAR files."),
+                                   "CIF / extxyz / POSCAR files (any of them gzipped: *.extxyz.gz, *.cif.gz)."),
     reference: str = typer.Option(..., "--reference", "-r", help="Reference set: NAME:SPLIT (e.g. perov_5:test) "
                                   "or a structure file / directory."),
     task: str = typer.Option("generation", help="generation or csp (structure prediction)."),

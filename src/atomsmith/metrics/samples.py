@@ -6,6 +6,7 @@ dropping them, so the loader must keep them. :func:`load_samples` reads
 * an extxyz file (many frames),
 * a CIF file with one or many ``data_`` blocks,
 * a directory of CIF / extxyz / POSCAR (``POSCAR*``, ``CONTCAR*``, ``*.vasp``) files, in sorted name order,
+* any of these files gzip-compressed (name ending in ``.gz``, e.g. ``samples.extxyz.gz``),
 
 with no distance check (``min_distance=None``). A structure that cannot become a :class:`Crystal` at all
 (singular or NaN cell, NaN coordinates) is returned as a :class:`BrokenSample` that still carries its atomic
@@ -94,16 +95,21 @@ def load_samples(path: str | os.PathLike) -> list[Sample]:
 
 def _is_structure_file(path: Path) -> bool:
     name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
     return name.endswith(_DIRECTORY_SUFFIXES) or name.startswith(("poscar", "contcar"))
 
 
 def _read_ase(path: Path, fmt: str) -> list[Sample]:
     import ase.io
 
+    from atomsmith.structures.io import is_gzipped, read_text
+
     try:
+        handle = _io.StringIO(read_text(path)) if is_gzipped(path) else path
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frames = ase.io.read(path, index=":", format=fmt)
+            frames = ase.io.read(handle, index=":", format=fmt)
     except Exception as exc:  # noqa: BLE001 - ase raises many types; report them as one
         raise errors.MalformedFileError(f"{path}: could not parse {fmt}: {exc}") from exc
     if not isinstance(frames, list):
@@ -129,7 +135,9 @@ _BLOCK = re.compile(r"^data_", re.MULTILINE)
 
 
 def _read_cif(path: Path) -> list[Sample]:
-    text = path.read_text(errors="replace")
+    from atomsmith.structures.io import read_text
+
+    text = read_text(path)
     starts = [m.start() for m in _BLOCK.finditer(text)]
     if not starts:
         raise errors.MalformedFileError(f"{path}: no 'data_' block found; not a CIF file?")

@@ -6,6 +6,9 @@
 * Writers are atomic: they write to a temporary file in the same directory and rename it, so an interrupted run
   never leaves a half-written file, and they refuse to overwrite unless ``overwrite=True``.
 
+Files whose name ends in ``.gz`` (``samples.extxyz.gz``, ``structure.cif.gz``) are read and written through gzip;
+the format is told by the suffix before ``.gz``.
+
 CIF stores lattice *parameters*, so a CIF round trip keeps the metric ``L L^T`` exactly (to the 8 significant
 figures written) but may re-orient the cell; extxyz and POSCAR keep the lattice matrix itself.
 """
@@ -13,6 +16,7 @@ figures written) but may re-orient the cell; extxyz and POSCAR keep the lattice 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io as _io
 import os
 import re
@@ -30,9 +34,32 @@ from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE, Crystal
 FORMATS = ("cif", "extxyz", "poscar")
 
 
+def is_gzipped(path: str | os.PathLike) -> bool:
+    """True for names ending in ``.gz`` (read and written through gzip)."""
+    return Path(path).name.lower().endswith(".gz")
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The text of ``path``, decompressed when its name ends in ``.gz`` (undecodable bytes replaced).
+
+    Raises :class:`MalformedFileError` for a ``.gz`` file that is not valid gzip.
+    """
+    path = Path(path)
+    if not is_gzipped(path):
+        return path.read_text(errors="replace")
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+    except (OSError, EOFError) as exc:
+        raise errors.MalformedFileError(f"{path}: not a readable gzip file: {exc}") from exc
+
+
 def detect_format(path: str | os.PathLike) -> str:
-    """Format from the file name: ``*.cif`` -> cif, ``*.xyz``/``*.extxyz`` -> extxyz, ``POSCAR*``/``*.vasp`` -> poscar."""
+    """Format from the file name: ``*.cif`` -> cif, ``*.xyz``/``*.extxyz`` -> extxyz, ``POSCAR*``/``*.vasp`` -> poscar;
+    a trailing ``.gz`` is ignored (``samples.extxyz.gz`` -> extxyz)."""
     name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
     if name.endswith(".cif"):
         return "cif"
     if name.endswith((".xyz", ".extxyz")):
@@ -277,7 +304,7 @@ def read(path: str | os.PathLike, format: str | None = None,
         raise FileNotFoundError(f"no such file: {path}")
     source = str(path)
     if fmt == "cif":
-        text = path.read_text(errors="replace")
+        text = read_text(path)
         crystals = parse_cif(text, source)
     elif fmt == "extxyz":
         crystals = _read_ase(path, "extxyz", source)
@@ -306,7 +333,8 @@ def _read_ase(path: Path, fmt: str, source: str) -> list[Crystal]:
     import ase.io
 
     try:
-        frames = ase.io.read(path, index=":", format=fmt)
+        handle = _io.StringIO(read_text(path)) if is_gzipped(path) else path
+        frames = ase.io.read(handle, index=":", format=fmt)
     except Exception as exc:  # noqa: BLE001
         raise errors.MalformedFileError(f"{source}: could not parse {fmt}: {exc}") from exc
     if not frames:
@@ -333,7 +361,7 @@ def _read_poscar(path: Path, source: str) -> list[Crystal]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            structure = Poscar.from_str(path.read_text()).structure
+            structure = Poscar.from_str(read_text(path)).structure
     except Exception as exc:  # noqa: BLE001
         raise errors.MalformedFileError(f"{source}: could not parse POSCAR: {exc}") from exc
     try:
@@ -421,7 +449,8 @@ def to_extxyz(crystals: Iterable[Crystal]) -> str:
 
 def write(path: str | os.PathLike, crystals: Crystal | Iterable[Crystal], format: str | None = None,
           overwrite: bool = False) -> Path:
-    """Write one or more crystals atomically. CIF and extxyz hold many structures; POSCAR holds one."""
+    """Write one or more crystals atomically. CIF and extxyz hold many structures; POSCAR holds one.
+    A name ending in ``.gz`` is gzip-compressed (deterministically: no time stamp in the gzip header)."""
     path = Path(path)
     items = [crystals] if isinstance(crystals, Crystal) else list(crystals)
     fmt = (format or detect_format(path)).lower()
@@ -435,8 +464,12 @@ def write(path: str | os.PathLike, crystals: Crystal | Iterable[Crystal], format
         text = to_poscar(items[0])
     else:
         raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
-    with atomic_write(path, overwrite=overwrite) as handle:
-        handle.write(text)
+    if is_gzipped(path):
+        with atomic_write(path, mode="wb", overwrite=overwrite) as handle:
+            handle.write(gzip.compress(text.encode(), mtime=0))
+    else:
+        with atomic_write(path, overwrite=overwrite) as handle:
+            handle.write(text)
     return path
 
 
