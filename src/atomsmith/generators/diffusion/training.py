@@ -40,8 +40,11 @@ def make_config(train: Sequence[Crystal], *, irreps_hidden: str = "16x0e+8x1o+4x
     from atomsmith.generators.diffusion.lattice import matrix_from_parameters
 
     small = np.asarray(matrix_from_parameters(jnp.asarray(p, jnp.float32)), np.float64)
-    n_images = tuple(int(max(x, 1)) for x in image_counts(small, cutoff))
-    n_images = tuple(max(a, b) for a, b in zip(n_images, np.max([image_counts(l, cutoff) for l in lattices[:2000]], 0)))
+    data_images = np.max([image_counts(l, cutoff) for l in lattices[:2000]], 0)
+    # the extreme cell is capped at one image beyond the data's: for spread-out, skewed cells (carbon_24_unique)
+    # it is nearly degenerate and would ask for ~100 images (an all-pairs list of ~10^14 entries)
+    n_images = tuple(int(min(max(x, 1), d + 1)) for x, d in zip(image_counts(small, cutoff), data_images))
+    n_images = tuple(max(a, int(b)) for a, b in zip(n_images, data_images))
     encoder = EncoderConfig(irreps_hidden=irreps_hidden, n_layers=n_layers, sh_lmax=2, cutoff=cutoff,
                             n_basis=n_basis, radial_hidden=tuple(radial_hidden), n_species=len(elements),
                             conditioning_dim=CONDITIONING_DIM)
