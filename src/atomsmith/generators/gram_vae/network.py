@@ -21,31 +21,11 @@ import jax
 import jax.numpy as jnp
 
 from atomsmith.generators.gram_vae.config import GramVAEConfig
-from atomsmith.graphs.batching import GraphBatch
+from atomsmith.generators.environment_graph import cluster_graph  # noqa: F401  (re-exported)
 from atomsmith.nn.encoder import Encoder, EncoderConfig
 from atomsmith.generators.gram_vae.representation import GramNormalizer, gram_matrix, n_features
 
 _ACT = {"tanh": jnp.tanh, "silu": jax.nn.silu, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
-
-
-def cluster_graph(vectors: jax.Array) -> GraphBatch:
-    """Environments ``[B, n, 3]`` Å as one :class:`GraphBatch` of ``B`` clusters (node 0 of each is the centre at
-    the origin), every ordered pair of atoms an edge, identity 'lattices' and zero shifts (open boundaries), plus
-    one padding graph. All Si."""
-    b, n, _ = vectors.shape
-    m = n + 1
-    pos = jnp.concatenate([jnp.zeros((b, 1, 3), vectors.dtype), vectors], axis=1).reshape(b * m, 3)
-    i, j = np.where(~np.eye(m, dtype=bool))
-    offsets = (np.arange(b) * m)[:, None]
-    senders = jnp.asarray((offsets + j[None]).reshape(-1), jnp.int32)
-    receivers = jnp.asarray((offsets + i[None]).reshape(-1), jnp.int32)
-    return GraphBatch(
-        frac_coords=pos, numbers=jnp.full((b * m,), 14, jnp.int32),
-        node_graph=jnp.asarray(np.repeat(np.arange(b), m), jnp.int32), node_mask=jnp.ones((b * m,), bool),
-        lattices=jnp.tile(jnp.eye(3, dtype=vectors.dtype), (b + 1, 1, 1)),
-        graph_mask=jnp.asarray(np.arange(b + 1) < b), n_atoms=jnp.asarray(np.r_[np.full(b, m), 0], jnp.int32),
-        senders=senders, receivers=receivers, shifts=jnp.zeros((len(i) * b, 3), vectors.dtype),
-        edge_mask=jnp.ones((len(i) * b,), bool))
 
 
 def shared_encoder_config(config: GramVAEConfig) -> EncoderConfig:

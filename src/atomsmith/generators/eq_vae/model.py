@@ -1,0 +1,284 @@
+"""A trained equivariant VAE: configuration and parameters together, with the user-facing verbs (encode, decode,
+reconstruct, sample, interpolate, infill) and the checkpoint round trip.
+
+Environments are ``[m, n, 3]`` float arrays of neighbour vectors in Å (centre at the origin) with optional atomic
+numbers ``[m, n + 1]`` (centre first; all Si when omitted for a Si-only model). Unlike the Gram VAE, decoding can
+happen in the *input's own frame* (the encoder's equivariant frame), so reconstructions need no alignment and
+mirror images are reproduced as mirror images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.eq_vae.config import EqVAEConfig
+from atomsmith.generators.eq_vae.network import EqVAENetwork, init_params, prior, species_index, to_input_frame
+from atomsmith.generators.gram_vae.latent_prior import LatentMixture, fit_mixture
+from atomsmith.generators.gram_vae.model import InvalidRequestError
+from atomsmith.structures.crystal import Crystal
+from atomsmith.training import checkpoint as ckpt
+
+CHECKPOINT_KIND = "eq-vae"
+#: Registry name of the equivariant VAE shipped with the package (see :mod:`atomsmith.pretrained`).
+SHIPPED_NAME = "eq-vae"
+_CHUNK = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Decoded:
+    """Decoded environments.
+
+    Attributes:
+      vectors: ``[m, n, 3]`` Å, in the requested frame (canonical frame when none was given).
+      numbers: ``[m, n + 1]`` most likely atomic numbers, centre first.
+    """
+
+    vectors: np.ndarray
+    numbers: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EqVAE:
+    """An equivariant VAE ready to use.
+
+    Attributes:
+      config: architecture and loss.
+      params: network parameters (flax ``params`` collection).
+      coord_scale: unit of the decoder's coordinate output, Å (rms neighbour distance of the training data).
+      metadata: provenance, stored in the checkpoint.
+      latent_mixture: optional Gaussian mixture fitted to the training posterior means; when present, sampling
+        draws from it instead of N(0, I) (see :mod:`atomsmith.generators.gram_vae.latent_prior`).
+    """
+
+    kind: ClassVar[str] = CHECKPOINT_KIND
+    #: decodings keep their handedness (the frame is O(3)-equivariant), so trajectories align in SO(3)
+    mirror_aware: ClassVar[bool] = True
+
+    config: EqVAEConfig
+    params: Any
+    coord_scale: float = 3.0
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    latent_mixture: LatentMixture | None = None
+
+    # ------------------------------------------------------------------ construction and io
+    @classmethod
+    def initialize(cls, config: EqVAEConfig, key: jax.Array, coord_scale: float = 3.0) -> EqVAE:
+        return cls(config, init_params(config, key, coord_scale), coord_scale)
+
+    def replace(self, **changes: Any) -> EqVAE:
+        return dataclasses.replace(self, **changes)
+
+    def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write an ``eq-vae`` checkpoint (atomsmith.training.checkpoint format)."""
+        meta = {**dict(self.metadata), **dict(metadata or {}), "model": CHECKPOINT_KIND,
+                "config": self.config.to_dict(), "coord_scale": self.coord_scale,
+                "latent_mixture": self.latent_mixture.to_dict() if self.latent_mixture is not None else None}
+        return ckpt.save(path, {"params": self.params}, kind=CHECKPOINT_KIND, metadata=meta)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EqVAE:
+        """Read an ``eq-vae`` checkpoint; raises the checkpoint module's typed errors if it is corrupt or of another
+        kind, ``CheckpointMismatchError`` if its parameters do not fit its own config."""
+        header = ckpt.read_header(path)
+        if header.get("kind") != CHECKPOINT_KIND:
+            raise ckpt.CheckpointMismatchError(
+                f"{path} holds a {header.get('kind')!r} checkpoint, expected {CHECKPOINT_KIND!r}")
+        meta = header["metadata"]
+        config = EqVAEConfig.from_dict(meta["config"])
+        scale = float(meta["coord_scale"])
+        template = {"params": init_params(config, jax.random.PRNGKey(0), scale)}
+        state, meta = ckpt.load(path, kind=CHECKPOINT_KIND, target=template)
+        mixture = LatentMixture.from_dict(meta["latent_mixture"]) if meta.get("latent_mixture") else None
+        meta = {k: v for k, v in meta.items() if k != "latent_mixture"}
+        return cls(config, state["params"], scale, meta, mixture)
+
+    def with_latent_mixture(self, vectors: Any, numbers: Any = None, n_components: int = 16, seed: int = 0
+                            ) -> EqVAE:
+        """A copy that samples from a Gaussian mixture fitted to the posterior means of the given (training)
+        environments."""
+        mean, _ = self.encode(vectors, numbers)
+        return self.replace(latent_mixture=fit_mixture(mean, n_components, seed=seed))
+
+    # ------------------------------------------------------------------ network access (jitted)
+    @functools.cached_property
+    def _net(self) -> EqVAENetwork:
+        return EqVAENetwork(self.config, self.coord_scale)
+
+    @functools.cached_property
+    def _encode_jit(self):
+        net = self._net
+        return jax.jit(lambda p, x, z: net.apply({"params": p}, x, z, method=EqVAENetwork.encode))
+
+    @functools.cached_property
+    def _decode_jit(self):
+        net = self._net
+        return jax.jit(lambda p, z: net.apply({"params": p}, z, method=EqVAENetwork.decode))
+
+    @property
+    def n_neighbors(self) -> int:
+        return self.config.n_neighbors
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    def check_environments(self, vectors: Any, numbers: Any = None, name: str = "environment"
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """``([m, n, 3] float64, [m, n + 1] int)`` (a single environment is promoted); numbers default to the
+        model's only element. Raises :class:`InvalidRequestError` with the reason."""
+        arr = np.asarray(vectors, np.float64)
+        if arr.ndim == 2:
+            arr = arr[None]
+        if arr.ndim != 3 or arr.shape[-1] != 3:
+            raise InvalidRequestError(f"{name} must be [n_neighbors, 3] or [m, n_neighbors, 3], got {arr.shape}")
+        if arr.shape[1] != self.n_neighbors:
+            raise InvalidRequestError(
+                f"{name} has {arr.shape[1]} neighbours; this model describes environments of exactly "
+                f"{self.n_neighbors} neighbours within {self.config.r_cut} Å")
+        if not np.all(np.isfinite(arr)):
+            raise InvalidRequestError(f"{name} contains non-finite coordinates")
+        if numbers is None:
+            if self.config.n_species != 1:
+                raise InvalidRequestError(f"{name}: this model knows several elements {list(self.config.species)}; "
+                                          "give the atomic numbers (centre first)")
+            z = np.full((arr.shape[0], arr.shape[1] + 1), self.config.species[0], np.int32)
+        else:
+            z = np.asarray(numbers, np.int32)
+            if z.ndim == 1:
+                z = z[None]
+            if z.shape != (arr.shape[0], arr.shape[1] + 1):
+                raise InvalidRequestError(f"{name}: numbers must be [m, n_neighbors + 1] (centre first), got "
+                                          f"{z.shape} for {arr.shape[0]} environment(s)")
+            try:
+                species_index(self.config, z)
+            except ValueError as exc:
+                raise InvalidRequestError(f"{name}: {exc}") from None
+        return arr, z
+
+    # ------------------------------------------------------------------ verbs
+    def encode_with_frames(self, vectors: Any, numbers: Any = None
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior ``mean [m, d]``, ``std [m, d]`` (invariant under O(3) and relabelling of the neighbours) and
+        the equivariant frames ``[m, 3, 3]`` (orthogonal, ``det = ±1``; rotating the input by ``Q`` gives
+        ``Q R``)."""
+        arr, z = self.check_environments(vectors, numbers)
+        out = [self._encode_jit(self.params, jnp.asarray(arr[i:i + _CHUNK], jnp.float32),
+                                jnp.asarray(z[i:i + _CHUNK])) for i in range(0, len(arr), _CHUNK)]
+        mean, log_std, frame = (np.concatenate([np.asarray(o[j], np.float64) for o in out]) for j in range(3))
+        return mean, np.exp(log_std), frame
+
+    def encode(self, vectors: Any, numbers: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior ``(mean [m, d], std [m, d])`` of environments ``[m, n, 3]`` Å."""
+        mean, std, _ = self.encode_with_frames(vectors, numbers)
+        return mean, std
+
+    def decode_full(self, z: Any, frames: Any = None, ordered: bool = True) -> Decoded:
+        """Environments and species of latents ``[m, d]``: in the given frames ``[m, 3, 3]`` (or one frame
+        ``[3, 3]`` for all) or in the canonical frame. ``ordered`` sorts neighbours (with their species) by
+        distance; otherwise rows follow the decoder's slots."""
+        z = np.atleast_2d(np.asarray(z, np.float32))
+        if z.shape[-1] != self.latent_dim:
+            raise InvalidRequestError(f"latents must have dimension {self.latent_dim}, got {z.shape[-1]}")
+        coords, centre_logits, logits = self._decode_jit(self.params, jnp.asarray(z))
+        coords = np.asarray(coords, np.float64)
+        if frames is not None:
+            frames = np.broadcast_to(np.asarray(frames, np.float64), (len(z), 3, 3))
+            coords = np.asarray(to_input_frame(coords, frames))
+        vocab = np.asarray(self.config.species)
+        numbers = np.concatenate([vocab[np.argmax(np.asarray(centre_logits), -1)][:, None],
+                                  vocab[np.argmax(np.asarray(logits), -1)]], axis=1).astype(np.int32)
+        if ordered:
+            order = np.argsort(np.linalg.norm(coords, axis=-1), axis=1, kind="stable")
+            coords = np.take_along_axis(coords, order[:, :, None], axis=1)
+            numbers[:, 1:] = np.take_along_axis(numbers[:, 1:], order, axis=1)
+        return Decoded(coords, numbers)
+
+    def decode(self, z: Any, ordered: bool = True, frames: Any = None) -> np.ndarray:
+        """Decoded environments ``[m, n, 3]`` Å (see :meth:`decode_full`)."""
+        return self.decode_full(z, frames, ordered).vectors
+
+    def reconstruct(self, vectors: Any, numbers: Any = None) -> np.ndarray:
+        """Decode the posterior mean of each environment *in its own frame*: ``[m, n, 3] -> [m, n, 3]`` Å
+        (directly comparable with the input: no alignment, only the neighbour labels may differ)."""
+        mean, _, frames = self.encode_with_frames(vectors, numbers)
+        return self.decode(mean, frames=frames)
+
+    def sample_latents(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
+                       ) -> np.ndarray:
+        """``[n, d]`` latent draws (distrax): the fitted latent mixture (``"mixture"``, or ``"auto"`` when one is
+        fitted) or the prior N(0, I) (``"prior"``); spreads scaled by ``temperature``."""
+        if n < 1:
+            raise InvalidRequestError(f"number of samples must be >= 1, got {n}")
+        if source not in ("auto", "prior", "mixture"):
+            raise InvalidRequestError(f"source must be auto, prior or mixture, got {source!r}")
+        if source == "mixture" and self.latent_mixture is None:
+            raise InvalidRequestError("this model has no fitted latent mixture (see with_latent_mixture)")
+        if source != "prior" and self.latent_mixture is not None:
+            dist = self.latent_mixture.distribution(temperature)
+            return np.asarray(dist.sample(seed=key, sample_shape=(n,)), np.float64)
+        return np.asarray(prior(self.latent_dim).sample(seed=key, sample_shape=(n,))) * temperature
+
+    def sample_environments(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
+                            ) -> np.ndarray:
+        """``n`` generated environments ``[n, n_neighbors, 3]`` Å in the canonical frame (closest first)."""
+        return self.decode(self.sample_latents(key, n, temperature, source))
+
+    def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
+               guidance: Sequence[Any] | None = None, fixed: Any = None) -> list[Crystal]:
+        """The generator protocol: ``n`` environments as clusters (centre atom 0, then neighbours, decoded species)
+        in a cubic box. ``fixed`` (``[k, 3]`` Å neighbour vectors) holds those atoms and generates the rest."""
+        if conditions:
+            raise NotImplementedError("the equivariant VAE is unconditional")
+        if guidance:
+            raise NotImplementedError("the equivariant VAE does not support guidance")
+        if fixed is not None:
+            from atomsmith.generators.eq_vae.infill import infill
+
+            result = infill(self, fixed, n, key)
+            envs, numbers = result.environments, result.numbers
+        else:
+            dec = self.decode_full(self.sample_latents(key, n))
+            envs, numbers = dec.vectors, dec.numbers
+        return [ops.environment_to_crystal(e, centre_number=int(z[0]), neighbor_numbers=z[1:], source="eq-vae")
+                for e, z in zip(envs, numbers)]
+
+    def interpolate(self, a: Any, b: Any, steps: int = 9, spherical: bool = False) -> np.ndarray:
+        """Environments ``[steps, n, 3]`` Å along the latent path between the posterior means of ``a`` and ``b``,
+        the first in ``a``'s own frame, each next one aligned (SO(3) + relabelling) to the previous one (see
+        :mod:`atomsmith.generators.latent_interpolation`)."""
+        from atomsmith.generators.latent_interpolation import interpolate
+
+        return interpolate(self, a, b, steps, spherical).frames
+
+
+def resolve_eq_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> EqVAE:
+    """An equivariant VAE from a checkpoint path or a name in the pretrained registry.
+
+    Raises:
+      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
+      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if not path.is_file():
+        from atomsmith import pretrained
+
+        try:
+            path = pretrained.path_of(text)
+        except ValueError as exc:  # UnknownModelError
+            raise ValueError(f"{exc}") from None
+    kind = ckpt.read_header(path).get("kind")
+    if kind != CHECKPOINT_KIND:
+        raise ValueError(f"{text} is a {kind!r} model; this needs an {CHECKPOINT_KIND!r} model "
+                         f"(e.g. the shipped {SHIPPED_NAME!r})")
+    return EqVAE.load(path)
