@@ -28,7 +28,8 @@ def _register() -> None:
 
 
 #: Command modules under ``atomsmith/cli``; each defines ``register(app: typer.Typer) -> None``.
-COMMAND_MODULES: list[str] = ["evaluate", "data", "train", "sample", "predict", "make_asi", "interpolate", "infill"]
+COMMAND_MODULES: list[str] = ["evaluate", "data", "train", "sample", "predict", "make_asi", "interpolate", "infill",
+                               "assemble"]
 
 _register()
 
