@@ -1,4 +1,5 @@
-"""``atomsmith interpolate A.xyz B.xyz --out path.extxyz``: environments along a latent path of a Gram VAE."""
+"""``atomsmith interpolate A.xyz B.xyz --out path.extxyz``: environments along a latent path of an environment VAE
+(the Gram VAE or the equivariant VAE; :mod:`atomsmith.generators.latent_interpolation`)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from pathlib import Path
 
 import typer
 
-_MODEL_HELP = "Shipped model name (gram-vae) or a gram-vae checkpoint path."
+_MODEL_HELP = "Shipped model name (gram-vae, eq-vae) or a gram-vae / eq-vae checkpoint path."
 
 
-def load_environment(path: Path, centre: int, n_neighbors: int, r_cut: float, what: str):
-    """The ``n_neighbors``-environment of atom ``centre`` in the structure file ``path``; ``typer.BadParameter``
-    with the reason (unreadable file, no such atom, too few neighbours within ``r_cut``)."""
-    from atomsmith.generators import environment_ops as ops
-    from atomsmith.graphs.environments import EnvironmentError_
+def load_environment(path: Path, centre: int, n_neighbors: int, r_cut: float, what: str, with_numbers: bool = False):
+    """The ``n_neighbors``-environment ``[n, 3]`` of atom ``centre`` in the structure file ``path`` (and its atomic
+    numbers ``[n + 1]``, centre first, with ``with_numbers``); ``typer.BadParameter`` with the reason (unreadable
+    file, no such atom, too few neighbours within ``r_cut``)."""
+    import numpy as np
+
+    from atomsmith.graphs.environments import EnvironmentError_, local_environments
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
 
@@ -21,12 +24,35 @@ def load_environment(path: Path, centre: int, n_neighbors: int, r_cut: float, wh
         crystal = io.read(path)[0]
     except (StructureError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint=what) from None
+    if not 0 <= centre < crystal.n_atoms:
+        raise typer.BadParameter(f"{path}: centre atom {centre} does not exist; the structure has "
+                                 f"{crystal.n_atoms} atoms", param_hint=what)
     try:
-        return ops.crystal_to_environment(crystal, n_neighbors, r_cut, centre)
-    except IndexError as exc:
-        raise typer.BadParameter(f"{path}: {exc}", param_hint=what) from None
+        env = local_environments(crystal, n_neighbors, r_cut, centres=np.array([centre]))
     except EnvironmentError_ as exc:
         raise typer.BadParameter(f"{path}: too few neighbours for this model: {exc}", param_hint=what) from None
+    if with_numbers:
+        return env.vectors[0], np.concatenate([env.centre_numbers[:1], env.neighbor_numbers[0]])
+    return env.vectors[0]
+
+
+def load_environment_vae(name: str):
+    """A :class:`GramVAE` or :class:`EqVAE` from a shipped name or a checkpoint path (by the checkpoint's kind);
+    ``typer.BadParameter`` otherwise."""
+    from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_KIND, resolve_eq_vae
+    from atomsmith.generators.gram_vae.model import resolve_gram_vae
+    from atomsmith.training import checkpoint as ckpt
+
+    try:
+        path = Path(name)
+        if not path.is_file():
+            from atomsmith import pretrained
+
+            path = pretrained.path_of(name)
+        kind = ckpt.read_header(path).get("kind")
+        return resolve_eq_vae(path) if kind == EQ_KIND else resolve_gram_vae(path)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from None
 
 
 def load_gram_vae(name: str):
@@ -51,29 +77,28 @@ def interpolate_command(
     spherical: bool = typer.Option(False, "--spherical", help="Spherical instead of straight latent path."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT."),
 ) -> None:
-    """Interpolate between two local environments through the Gram VAE latent space (frames aligned in O(3))."""
-    import numpy as np
+    """Interpolate between two local environments through the latent space of an environment VAE (frames aligned
+    to each other: O(3) for the Gram VAE, proper rotations for the mirror-aware equivariant VAE)."""
     from rich.console import Console
 
     from atomsmith.generators import environment_ops as ops
+    from atomsmith.generators import latent_interpolation as li
     from atomsmith.generators.gram_vae.model import InvalidRequestError
-    from atomsmith.structures import io
 
     console = Console(stderr=True)
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
-    vae = load_gram_vae(model)
+    vae = load_environment_vae(model)
     n, r_cut = vae.n_neighbors, vae.config.r_cut
-    a = load_environment(first, centre_first, n, r_cut, "FIRST")
-    b = load_environment(second, centre_second, n, r_cut, "SECOND")
+    a, za = load_environment(first, centre_first, n, r_cut, "FIRST", with_numbers=True)
+    b, zb = load_environment(second, centre_second, n, r_cut, "SECOND", with_numbers=True)
+    extra = {"numbers_a": za, "numbers_b": zb} if getattr(vae, "mirror_aware", False) else {}
     try:
-        frames = vae.interpolate(a, b, steps=steps, spherical=spherical)
+        trajectory = li.interpolate(vae, a, b, steps=steps, spherical=spherical, **extra)
     except InvalidRequestError as exc:
         raise typer.BadParameter(str(exc)) from None
-    t = np.linspace(0.0, 1.0, steps)
-    crystals = [ops.environment_to_crystal(f, step=i, t=float(t[i]), source="gram-vae interpolate")
-                for i, f in enumerate(frames)]
-    io.write(out, crystals, format="extxyz", overwrite=force)
+    li.write_trajectory(out, trajectory, overwrite=force, source=f"{vae.kind} interpolate")
+    frames = trajectory.frames
     console.print(f"wrote {steps} frames to {out} (end-point reconstruction RMSD "
                   f"{ops.aligned_rmsd(frames[0], a):.3f} / {ops.aligned_rmsd(frames[-1], b):.3f} Å)")
 

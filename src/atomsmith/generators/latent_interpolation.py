@@ -33,12 +33,17 @@ class Trajectory:
       latents: ``[T, d]`` the latent path.
       t: ``[T]`` path parameter in ``[0, 1]``.
       numbers: ``[T, n + 1]`` atomic numbers (centre first), rows relabelled like the frames.
+      mirrored_end: True when the last frame is the *mirror image* of the second environment's reconstruction
+        (mirror-aware model, the two environments' frames of opposite handedness: the latent is O(3)-invariant,
+        handedness lives in the frame, and a continuous path of frames cannot change it; see :func:`interpolate`).
+        Always False for a Gram VAE, which does not know handedness at all.
     """
 
     frames: np.ndarray
     latents: np.ndarray
     t: np.ndarray
     numbers: np.ndarray
+    mirrored_end: bool = False
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -104,6 +109,10 @@ def interpolate(model: Any, a: Any, b: Any, steps: int = 9, spherical: bool = Fa
     each, Å), aligned frame to frame (module docstring). ``numbers_a`` / ``numbers_b`` (``[n + 1]``, centre first)
     are needed only by a multi-element equivariant VAE.
 
+    A mirror-aware model decodes every frame in ``a``'s own frame, so the first frame *is* the reconstruction of
+    ``a`` and the path keeps ``a``'s handedness; the last frame is the reconstruction of ``b`` up to a proper
+    rotation, or of its mirror image when the two frames have opposite handedness (``mirrored_end``).
+
     Raises:
       InvalidRequestError (a ``ValueError``): ``steps < 2`` or environments the model cannot take.
     """
@@ -119,7 +128,9 @@ def interpolate(model: Any, a: Any, b: Any, steps: int = 9, spherical: bool = Fa
         path = latent_path(mean[0], mean[1], steps, spherical)
         decoded = model.decode_full(path, frames=frames[0], ordered=False)  # all in a's own frame
         raw, numbers = decoded.vectors, decoded.numbers
+        mirrored_end = bool(np.linalg.det(frames[0]) * np.linalg.det(frames[1]) < 0)
     else:
+        mirrored_end = False
         env_a = model.check_environments(a, "first environment")
         env_b = model.check_environments(b, "second environment")
         mean, _ = model.encode(np.concatenate([env_a, env_b]))
@@ -128,7 +139,7 @@ def interpolate(model: Any, a: Any, b: Any, steps: int = 9, spherical: bool = Fa
         numbers = np.full((steps, model.n_neighbors + 1), 14, np.int32)
     frames, numbers = align_trajectory(raw, ops.sort_by_distance(env_a[0]), numbers,
                                        allow_reflection=not mirror_aware, rotate_first=not mirror_aware)
-    return Trajectory(frames, path, np.linspace(0.0, 1.0, steps), numbers)
+    return Trajectory(frames, path, np.linspace(0.0, 1.0, steps), numbers, mirrored_end)
 
 
 def trajectory_crystals(trajectory: Trajectory, source: str = "latent interpolation") -> list:

@@ -21,6 +21,12 @@ class EqVAEConfig:
       latent_dim: dimension of the invariant Gaussian latent.
       kl_weight: weight beta of ``sum_j KL(q_j || N(0, 1))``.
       species_weight: weight of the species cross-entropy (centre and neighbours) in the loss.
+      shape_weight: weight of the O(3)-invariant shape term: squared error of the decoded Gram matrix ``Y Y^T``
+        against the input's (matched within shells, divided by ``coord_scale^2`` so that it is in Å^2). It trains
+        the decoder's shapes even where the encoder's frame is still poor (a frame from pooled vectors is
+        necessarily unstable for some environments).
+      frame_weight: weight of the matched coordinate error in the encoder's frame (Å^2): trains the frame and its
+        handedness, and makes reconstructions in the input's own frame possible.
       shells: block sizes (distance order) inside which the loss matches decoded slots to neighbours optimally;
         must sum to ``n_neighbors``.
     """
@@ -35,6 +41,8 @@ class EqVAEConfig:
     latent_dim: int = 16
     kl_weight: float = 1e-3
     species_weight: float = 1.0
+    shape_weight: float = 1.0
+    frame_weight: float = 1.0
     shells: tuple[int, ...] = (4, 4)
 
     def __post_init__(self) -> None:
@@ -57,8 +65,10 @@ class EqVAEConfig:
             problems.append(f"shells {self.shells} must be positive and sum to n_neighbors={self.n_neighbors}")
         elif math.prod(math.factorial(s) for s in self.shells) > 5040:
             problems.append(f"shells {self.shells} give too many permutations for the matched loss (> 5040)")
-        if self.kl_weight < 0 or self.species_weight < 0:
-            problems.append("kl_weight and species_weight must be >= 0")
+        if min(self.kl_weight, self.species_weight, self.shape_weight, self.frame_weight) < 0:
+            problems.append("kl_weight, species_weight, shape_weight and frame_weight must be >= 0")
+        if self.shape_weight == 0 and self.frame_weight == 0:
+            problems.append("shape_weight and frame_weight cannot both be 0 (nothing to reconstruct)")
         if problems:
             raise ValueError("invalid EqVAEConfig: " + "; ".join(problems))
 

@@ -1,16 +1,18 @@
 """Training objective of the equivariant VAE, invariant to the order of the neighbours without augmentation.
 
-Per environment, with ``X`` the neighbours (distance order), ``X~ = Y(z) R^T`` the decoding in the encoder's frame,
-``c_i`` / ``c_0`` the neighbour / centre species:
+Per environment, with ``X`` the neighbours (distance order), ``Y(z)`` the canonical decoding, ``X~ = Y R^T`` the
+decoding in the encoder's frame, ``c_i`` / ``c_0`` the neighbour / centre species, ``s`` = ``coord_scale``:
 
-    loss = min_P sum_i [ |X~_i - X_P(i)|^2 + w_s CE(logits_i, c_P(i)) ] + w_s CE(logits_0, c_0) + beta KL(q || N(0, I))
+    loss = w_f min_P sum_i [ |X~_i - X_P(i)|^2 + w_s CE(logits_i, c_P(i)) ]         (frame term, Å^2)
+         + w_g min_P' sum_ij ( (Y Y^T)_ij - (X X^T)_P'(i)P'(j) )^2 / s^2             (shape term, Å^2)
+         + w_s CE(logits_0, c_0) + beta KL(q || N(0, I))
 
-(Å^2 for the coordinates). ``P`` runs over every relabelling that permutes neighbours only inside consecutive
-distance blocks (``config.shells``, 4! x 4! = 576 for 4 + 4), found exactly by enumeration, without gradients;
-the loss is then the plain error against the best relabelling (the gradient of a minimum is that of its active
-branch). Because the frame is equivariant, no alignment is needed: the decoding is compared with the input in the
-input's own frame, so the loss is invariant to rotations, reflections and neighbour order (within shells) by
-construction.
+``P`` runs over every relabelling that permutes neighbours only inside consecutive distance blocks
+(``config.shells``, 4! x 4! = 576 for 4 + 4), found exactly by enumeration, without gradients; each term is then
+the plain error against its best relabelling (the gradient of a minimum is that of its active branch). The frame
+term needs no alignment (the frame is equivariant), the shape term is O(3)-invariant (Gram matrices, no
+eigendecomposition), so the loss is invariant to rotations, reflections and neighbour order (within shells) by
+construction, without augmentation.
 """
 
 from __future__ import annotations
@@ -48,10 +50,24 @@ def matched_error(config: EqVAEConfig, cost: jax.Array) -> tuple[jax.Array, jax.
     return value, best
 
 
+def shape_error(config: EqVAEConfig, coords: jax.Array, target: jax.Array, coord_scale: float) -> jax.Array:
+    """``[B]`` minimum over within-shell relabellings of the squared Gram-matrix error between canonical decodings
+    ``coords`` and ``target`` ``[B, n, 3]`` (Å), divided by ``coord_scale^2`` (so in Å^2)."""
+    perms = jnp.asarray(shell_permutations(config.shells))  # [P, n]
+    g_pred = jnp.einsum("bid,bjd->bij", coords, coords) / coord_scale
+    g_true = jnp.einsum("bid,bjd->bij", target, target) / coord_scale
+    permuted = g_true[:, perms[:, :, None], perms[:, None, :]]  # [B, P, n, n]
+    totals = jnp.sum((jax.lax.stop_gradient(g_pred)[:, None] - permuted) ** 2, axis=(2, 3))  # [B, P]
+    best = jnp.argmin(totals, axis=1)
+    chosen = jnp.take_along_axis(permuted, best[:, None, None, None], axis=1)[:, 0]
+    return jnp.sum((g_pred - chosen) ** 2, axis=(1, 2))
+
+
 def environment_loss(config: EqVAEConfig, net: EqVAENetwork, params, batch: dict, z_key: jax.Array | None
                      ) -> dict[str, jax.Array]:
-    """Per-environment terms ``[B]``: ``recon`` (Å^2, matched), ``species`` (nats), ``kl`` (nats), and the
-    per-atom RMS error ``rmsd`` (Å) of the matched coordinates. ``z_key=None`` decodes the posterior mean."""
+    """Per-environment terms ``[B]``: ``recon`` (Å^2, matched in the frame), ``shape`` (Å^2, Gram matrices),
+    ``species`` (nats), ``kl`` (nats), and the per-atom RMS error ``rmsd`` (Å) of the matched coordinates in the
+    encoder's frame. ``z_key=None`` decodes the posterior mean."""
     vectors, numbers, species = batch["vectors"], batch["numbers"], batch["species"]
     mean, log_std, frame = net.apply({"params": params}, vectors, numbers, method=EqVAENetwork.encode)
     q = posterior(mean, log_std)
@@ -64,8 +80,15 @@ def environment_loss(config: EqVAEConfig, net: EqVAENetwork, params, batch: dict
     recon = jnp.sum(d2, axis=-1)
     centre_ce = -jnp.take_along_axis(jax.nn.log_softmax(centre_logits, -1), species[:, :1], axis=-1)[:, 0]
     species_term = (total - recon) + config.species_weight * centre_ce
-    return {"recon": recon, "species": species_term, "kl": q.kl_divergence(prior(config.latent_dim)),
+    shape = shape_error(config, coords, vectors, net.coord_scale)
+    return {"recon": recon, "shape": shape, "species": species_term, "kl": q.kl_divergence(prior(config.latent_dim)),
             "rmsd": jnp.sqrt(jnp.mean(d2, axis=-1))}
+
+
+def total_loss(config: EqVAEConfig, terms: dict[str, jax.Array]) -> jax.Array:
+    """``[B]`` the weighted sum of the terms of :func:`environment_loss` (module docstring)."""
+    return (config.frame_weight * terms["recon"] + config.shape_weight * terms["shape"] + terms["species"]
+            + config.kl_weight * terms["kl"])
 
 
 def make_loss_fn(config: EqVAEConfig, coord_scale: float):
@@ -76,14 +99,14 @@ def make_loss_fn(config: EqVAEConfig, coord_scale: float):
 
     def loss_fn(params, batch, key):
         terms = environment_loss(config, net, params, batch, key)
-        loss = jnp.mean(terms["recon"] + terms["species"] + config.kl_weight * terms["kl"])
+        loss = jnp.mean(total_loss(config, terms))
         return loss, {k: jnp.mean(v) for k, v in terms.items()}
 
     return loss_fn
 
 
 def make_eval_fn(config: EqVAEConfig, coord_scale: float, data: dict, batch_size: int = 1024, seed: int = 0):
-    """``params -> {"loss", "recon", "species", "kl", "rmsd_mean"}`` on fixed validation environments (fixed
+    """``params -> {"loss", "recon", "shape", "species", "kl", "rmsd_mean"}`` on fixed validation environments (fixed
     noise keys); ``rmsd_mean`` (Å) decodes the posterior mean in the input frame (no alignment)."""
     net = EqVAENetwork(config, coord_scale)
     m = len(data["vectors"])
@@ -92,15 +115,17 @@ def make_eval_fn(config: EqVAEConfig, coord_scale: float, data: dict, batch_size
     @jax.jit
     def one(params, chunk, key):
         terms = environment_loss(config, net, params, chunk, key)
-        loss = terms["recon"] + terms["species"] + config.kl_weight * terms["kl"]
+        loss = total_loss(config, terms)
         at_mean = environment_loss(config, net, params, chunk, None)
-        return (jnp.sum(loss), jnp.sum(terms["recon"]), jnp.sum(terms["species"]), jnp.sum(terms["kl"]),
-                jnp.sum(at_mean["rmsd"]))
+        return (jnp.sum(loss), jnp.sum(terms["recon"]), jnp.sum(terms["shape"]), jnp.sum(terms["species"]),
+                jnp.sum(terms["kl"]), jnp.sum(at_mean["rmsd"]))
+
+    names = ("loss", "recon", "shape", "species", "kl", "rmsd_mean")
 
     def eval_fn(params) -> dict[str, float]:
-        totals = np.zeros(5)
+        totals = np.zeros(len(names))
         for i, chunk in enumerate(chunks):
             totals += np.array([float(v) for v in one(params, chunk, jax.random.PRNGKey(seed + i))])
-        return dict(zip(("loss", "recon", "species", "kl", "rmsd_mean"), (totals / max(m, 1)).tolist()))
+        return dict(zip(names, (totals / max(m, 1)).tolist()))
 
     return eval_fn
