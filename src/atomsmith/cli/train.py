@@ -6,19 +6,19 @@ with ``train_app.command("my-family")(my_family)``.
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import typer
+
+from atomsmith.cli import train_options as opts
 
 train_app = typer.Typer(help="Train models (diffusion, ...). Checkpoints resume automatically.",
                         no_args_is_help=True)
 
 
 def diffusion(
-    out: Path = typer.Option(..., "--out", help="Model checkpoint to write (the best EMA parameters)."),
+    out: Path = opts.OUT,
     dataset: str = typer.Option("perov_5", help="Training dataset (train split; val split for validation)."),
     steps: int = typer.Option(5000, help="Optimiser steps."),
     batch_size: int = typer.Option(64, help="Cells per batch."),
@@ -26,12 +26,12 @@ def diffusion(
     irreps: str = typer.Option("16x0e+8x1o+4x2e", help="Hidden irreps of the shared encoder."),
     layers: int = typer.Option(2, help="Interaction blocks."),
     cutoff: float = typer.Option(4.0, help="Neighbour cutoff, Å."),
-    seed: int = typer.Option(0, help="Seed of initialisation, batching and noise."),
+    seed: int = opts.SEED,
     eval_every: int = typer.Option(500, help="Steps between validation evaluations."),
     checkpoint_every: int = typer.Option(250, help="Steps between training checkpoints."),
-    train_state: Path = typer.Option(None, help="Training checkpoint for resuming (default: OUT.train.ckpt)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    train_state: Path = opts.TRAIN_STATE,
+    force: bool = opts.FORCE,
+    progress: bool = opts.PROGRESS,
 ) -> None:
     """Train a crystal diffusion model (wrapped-normal coordinates, DDPM lattice and species) with the shared loop."""
     from rich.console import Console
@@ -41,9 +41,8 @@ def diffusion(
     from atomsmith.training.loop import TrainConfig, count_params
 
     console = Console(stderr=True)
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
-    state_path = train_state or out.with_suffix(".train.ckpt")
+    opts.check_output(out, force)
+    state_path = opts.train_state_path(out, train_state)
     t0 = time.perf_counter()
     train = load_split_cached(dataset, "train")
     val = load_split_cached(dataset, "val")
@@ -51,8 +50,7 @@ def diffusion(
     config = make_config(train, irreps_hidden=irreps, n_layers=layers, cutoff=cutoff, seed=seed)
     tc = TrainConfig(learning_rate=learning_rate, max_steps=steps, warmup_steps=min(200, steps // 10),
                      eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed)
-    command = "atomsmith train diffusion " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
-        if len(sys.argv) > 2 and sys.argv[1:3] == ["train", "diffusion"] else shlex.join(sys.argv)
+    command = opts.command_line("diffusion")
     meta = {"how_trained": {"command": command, "dataset": f"{dataset}:train", "validation": f"{dataset}:val",
                             "n_train": len(train), "batch_size": batch_size, "seed": seed}}
     t1 = time.perf_counter()

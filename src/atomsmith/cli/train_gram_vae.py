@@ -4,18 +4,17 @@ the ``train`` sub-app of :mod:`atomsmith.cli.train`)."""
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import typer
 
+from atomsmith.cli import train_options as opts
 from atomsmith.generators.gram_vae.data import SOURCES_HELP
 
 
 def gram_vae(
-    out: Path = typer.Option(..., "--out", help="Model checkpoint to write (best EMA parameters + metadata)."),
+    out: Path = opts.OUT,
     data: str = typer.Option("shipped", help=f"Training cells: {SOURCES_HELP}."),
     preset: str = typer.Option("improved", help="reference (the original study exactly), improved or tiny."),
     steps: int = typer.Option(6000, min=1, help="Optimiser steps."),
@@ -25,10 +24,10 @@ def gram_vae(
     latent_dim: int = typer.Option(None, help="Override the preset's latent dimension."),
     mixture: int = typer.Option(None, help="Components of the latent Gaussian mixture fitted after training "
                                            "(default: 16 for the improved preset, 0 = sample from N(0, I))."),
-    seed: int = typer.Option(0, help="Seed of initialisation, cell split, batching and noise."),
-    train_state: Path = typer.Option(None, help="Training checkpoint for resuming (default: OUT.train.ckpt)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    seed: int = opts.SEED,
+    train_state: Path = opts.TRAIN_STATE,
+    force: bool = opts.FORCE,
+    progress: bool = opts.PROGRESS,
 ) -> None:
     """Train a Gram-matrix VAE of local environments (8 nearest neighbours within 4 Å) with the shared loop."""
     import numpy as np
@@ -41,8 +40,7 @@ def gram_vae(
     from atomsmith.training.loop import TrainConfig
 
     console = Console(stderr=True)
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    opts.check_output(out, force)
     try:
         config = gconfig.preset(preset)
         changes = {k: v for k, v in (("kl_weight", kl_weight), ("latent_dim", latent_dim)) if v is not None}
@@ -58,13 +56,12 @@ def gram_vae(
                   f"neighbours within {config.r_cut} Å skipped)")
     tc = TrainConfig(learning_rate=learning_rate, max_steps=steps, warmup_steps=min(200, steps // 10),
                      eval_every=max(steps // 10, 1), checkpoint_every=max(steps // 10, 1), seed=seed)
-    command = "atomsmith train gram-vae " + " ".join(shlex.quote(a) for a in sys.argv[3:]) \
-        if sys.argv[1:3] == ["train", "gram-vae"] else shlex.join(sys.argv)
+    command = opts.command_line("gram-vae")
     how = {"command": command, "data": data, "n_cells": len(cells), "cells_split": dict(splits.cells),
            "n_train_environments": int(len(splits.train)), "preset": preset, "seed": seed}
     t0 = time.perf_counter()
     model, summary = train_gram_vae(splits.train, splits.val, config, tc, batch_size=batch_size,
-                                    checkpoint_path=train_state or out.with_suffix(".train.ckpt"),
+                                    checkpoint_path=opts.train_state_path(out, train_state),
                                     metadata={"how_trained": how}, progress=progress)
     n_mix = (16 if preset == "improved" else 0) if mixture is None else mixture
     if n_mix:

@@ -6,16 +6,16 @@ Registered on the ``train`` sub-app by :mod:`atomsmith.cli.train`.
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 import time
 from pathlib import Path
 
 import typer
 
+from atomsmith.cli import train_options as opts
+
 
 def predictor(
-    out: Path = typer.Option(..., "--out", help="Predictor checkpoint to write (the best EMA weights)."),
+    out: Path = opts.OUT,
     dataset: str = typer.Option("perov_5", help="Dataset name (see `atomsmith data`)."),
     target: str = typer.Option("heat_ref", help="Property: heat_ref, energy_per_atom, born_charges, "
                                                 "raman_tensors, dielectric, ..."),
@@ -38,13 +38,13 @@ def predictor(
     loss: str = typer.Option("mse", help="mse, mae or huber (on normalised residuals)."),
     acoustic_sum_rule: bool = typer.Option(None, "--asr/--no-asr",
                                            help="Per-atom values sum to zero (default: on for born_charges)."),
-    seed: int = typer.Option(0, help="Seed of initialisation and batch order."),
+    seed: int = opts.SEED,
     eval_every: int = typer.Option(200, help="Steps between validation evaluations."),
     patience: int = typer.Option(None, help="Stop after this many evaluations without improvement."),
     checkpoint_every: int = typer.Option(200, help="Steps between training checkpoints."),
-    train_state: Path = typer.Option(None, help="Training checkpoint for resuming (default: OUT.train.ckpt)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite OUT if it exists."),
-    progress: bool = typer.Option(True, help="Show a progress bar with the running loss."),
+    train_state: Path = opts.TRAIN_STATE,
+    force: bool = opts.FORCE,
+    progress: bool = opts.PROGRESS,
 ) -> None:
     """Train a property predictor on the shared encoder (per-species normalisation, EMA, early stopping)."""
     from rich.console import Console
@@ -57,8 +57,7 @@ def predictor(
     from atomsmith.training.loop import TrainConfig
 
     console = Console(stderr=True)
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    opts.check_output(out, force)
     try:
         readout = default_readout(target, width=width)
     except ValueError as exc:
@@ -83,13 +82,12 @@ def predictor(
     tc = TrainConfig(learning_rate=learning_rate, weight_decay=weight_decay, max_steps=steps,
                      warmup_steps=min(200, max(steps // 20, 1)), ema_decay=ema_decay, eval_every=eval_every,
                      checkpoint_every=checkpoint_every, patience=patience, seed=seed)
-    command = "atomsmith " + shlex.join(sys.argv[1:]) if sys.argv[1:3] == ["train", "predictor"] \
-        else shlex.join(sys.argv)
+    command = opts.command_line("predictor")
     meta = {"how_trained": {"command": command, "dataset": f"{dataset}:{train_split}", "validation": val_desc,
                             "seed": seed}, "target": target, "dataset": dataset, "seed": seed}
     t1 = time.perf_counter()
     trained = train_predictor(config, train_data, val_data, tc, batch_size=batch_size,
-                              checkpoint_path=train_state or out.with_suffix(".train.ckpt"), output_path=out,
+                              checkpoint_path=opts.train_state_path(out, train_state), output_path=out,
                               metadata=meta, progress=progress)
     metric = "mae" if config.readout.spec is None else "rmse"
     console.print(f"wrote {out}: {trained.n_params} parameters, {int(trained.fit.state.step)} steps, best "
