@@ -48,7 +48,7 @@ def test_encoding_is_invariant_and_frame_rotates(model):
         mean2, std2, frames2 = model.encode_with_frames(envs @ q.T)
         assert_close_scaled(mean2, mean, 1e-4, "latent mean")
         assert_close_scaled(std2, std, 1e-4, "latent std")
-        assert_close_scaled(frames2, np.einsum("ij,mjk->mik", q, frames), 1e-4, "frame")
+        assert_close_scaled(frames2, np.einsum("ij,mjk->mik", q, frames), 1e-3, "frame (float32)")
         assert np.allclose(np.linalg.det(frames2), np.linalg.det(frames) * np.linalg.det(q), atol=1e-4)
 
 

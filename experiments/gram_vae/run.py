@@ -34,12 +34,13 @@ import jax
 import numpy as np
 
 from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environment_metrics import free_atom_errors, free_atom_rmsd, generation_metrics, \
+    reconstruction_rmsd, retrieval_infill
 from atomsmith.generators.gram_vae import GramVAE, InfillConfig, improved_config, infill, reference_config
 from atomsmith.generators.gram_vae.build_cell import BuildConfig, box_length, build_cell, sw_relax
 from atomsmith.generators.gram_vae.data import load_cells
 from atomsmith.generators.gram_vae.infill import refine_reconstruction
 from atomsmith.generators.gram_vae.training import distance_ordered, split_cells, train_gram_vae
-from atomsmith.metrics.distributions import wasserstein
 from atomsmith.training.loop import TrainConfig
 
 HERE = Path(__file__).resolve().parent
@@ -71,50 +72,6 @@ def log(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- metrics
-def reconstruction_rmsd(recon: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    return np.array([ops.aligned_rmsd(a, b) for a, b in zip(recon, truth)])
-
-
-def generation_metrics(samples: np.ndarray, held_out: np.ndarray) -> dict:
-    return {
-        "w1_neighbor_distance": wasserstein(ops.neighbor_distances(samples).ravel(),
-                                            ops.neighbor_distances(held_out).ravel()),
-        "w1_bond_angle": wasserstein(ops.bond_angles(samples), ops.bond_angles(held_out)),
-        "fraction_no_pair_below_2A": float(np.mean(ops.min_pair_distance(samples) >= 2.0)),
-        "mean_coordination_2.85": float(np.mean(ops.coordination(samples))),
-    }
-
-
-def free_atom_errors(generated: np.ndarray, truth_free: np.ndarray) -> np.ndarray:
-    """Distance (Å) of each true free atom to its generated partner (best assignment), both in the fixed atoms'
-    frame: ``[n_free]`` in the order of ``truth_free``."""
-    from scipy.optimize import linear_sum_assignment
-
-    cost = np.sum((generated[:, None] - truth_free[None]) ** 2, axis=-1)
-    rows, cols = linear_sum_assignment(cost)
-    out = np.empty(len(truth_free))
-    out[cols] = np.sqrt(cost[rows, cols])
-    return out
-
-
-def free_atom_rmsd(generated: np.ndarray, truth_free: np.ndarray) -> float:
-    """RMSD (Å) between generated and true free atoms, both in the fixed atoms' frame, best assignment."""
-    return float(np.sqrt(np.mean(free_atom_errors(generated, truth_free) ** 2)))
-
-
-def retrieval_infill(fixed: np.ndarray, library: np.ndarray) -> np.ndarray:
-    """Baseline: the training environment whose best partial alignment fits the fixed atoms best; its other
-    atoms, moved into the fixed atoms' frame, are the prediction."""
-    best = None
-    for env in library:
-        al = ops.align(fixed, env)
-        if best is None or al.rmsd < best[0]:
-            best = (al.rmsd, env, al)
-    _, env, al = best
-    moved = env @ al.rotation.T
-    return moved[np.setdiff1d(np.arange(len(env)), al.assignment)]
-
-
 def infill_study(model: GramVAE, test: np.ndarray, library: np.ndarray, ks, n_envs: int, seed: int,
                  baseline_model: GramVAE | None = None) -> dict:
     rng = np.random.default_rng(seed)

@@ -108,7 +108,7 @@ def sample(
         generator = load_model(name)
     except UnknownModelError as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
-    if getattr(generator, "kind", None) == "gram-vae":  # local environments, not cells: atomsmith.cli.sample_gram_vae
+    if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):  # environments, not cells: cli.sample_gram_vae
         from atomsmith.cli.sample_gram_vae import sample_environments
 
         return sample_environments(generator, name, n, seed, out, out_format, directory, gz, force, composition)

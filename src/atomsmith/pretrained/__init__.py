@@ -56,8 +56,10 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
     from atomsmith.generators.diffusion.model import CHECKPOINT_KIND, DiffusionModel
     from atomsmith.generators.gram_vae.model import CHECKPOINT_KIND as GRAM_VAE_KIND, GramVAE  # local environments
 
+    from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_VAE_KIND, EqVAE
+
     return {CHECKPOINT_KIND: DiffusionModel.load, f"train-state:{CHECKPOINT_KIND}": DiffusionModel.load,
-            GRAM_VAE_KIND: GramVAE.load}
+            GRAM_VAE_KIND: GramVAE.load, EQ_VAE_KIND: EqVAE.load}
 
 
 def load_model(name_or_path: str | os.PathLike) -> Any:

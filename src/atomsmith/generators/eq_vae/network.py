@@ -5,9 +5,11 @@ Encoder: the shared :class:`atomsmith.nn.encoder.Encoder` on the environment as 
 :func:`atomsmith.generators.environment_graph.cluster_graph`; species one-hot at the input). Its per-atom features
 are pooled as ``[centre, mean over neighbours]`` (permutation invariant), then
 
-* **frame**: an equivariant linear map to three ``1o`` vectors ``v1, v2, v3``; Gram-Schmidt on ``v1, v2`` gives
-  ``e1, e2``, and ``e3 = s (e1 x e2)`` with the handedness ``s = sign(v3 . (e1 x e2))`` (the same as Gram-Schmidt
-  on ``v3``). ``R = [e1 e2 e3]`` (columns) is orthogonal with ``det R = s``. For any ``Q`` in O(3) the pooled
+* **frame**: three ``1o`` vectors ``v_k``, each an equivariant linear map of the pooled features plus an
+  attention-weighted mean of the neighbour vectors ``sum_j softmax_j(a_k(h_j)) x_j`` (scores ``a_k`` from the
+  neighbours' invariant encoder features ``h_j``: anchored on real atoms, hence easy to learn); Gram-Schmidt on
+  ``v1, v2`` gives ``e1, e2``, and ``e3 = s (e1 x e2)`` with the handedness ``s = sign(v3 . (e1 x e2))`` (the same
+  as Gram-Schmidt on ``v3``). ``R = [e1 e2 e3]`` (columns) is orthogonal with ``det R = s``. For any ``Q`` in O(3) the pooled
   vectors become ``Q v_k``, so ``R -> Q R`` (the cross product picks up ``det Q``, and so does ``s``): the frame
   is O(3)-equivariant *including reflections*, which is what lets the model tell mirror images apart;
 * **latent**: the invariant (0e) features together with the ``1o`` features expressed in the frame (``R^T v``,
@@ -87,6 +89,7 @@ class EqVAENetwork(nn.Module):
         cfg = self.config
         self.shared = Encoder(shared_encoder_config(cfg), name="shared_encoder")
         self.to_frame = e3nn.flax.Linear("3x1o", name="to_frame")
+        self.frame_scores = nn.Dense(3, name="frame_scores")
         self.enc_layers = [nn.Dense(h, name=f"enc_{i}") for i, h in enumerate(cfg.hidden)]
         self.enc_mean = nn.Dense(cfg.latent_dim, name="enc_mean")
         self.enc_log_std = nn.Dense(cfg.latent_dim, name="enc_log_std")
@@ -104,7 +107,12 @@ class EqVAENetwork(nn.Module):
         centre = e3nn.IrrepsArray(feats.irreps, arr[:, 0])
         mean_nb = e3nn.IrrepsArray(feats.irreps, jnp.mean(arr[:, 1:], axis=1))
         both = e3nn.concatenate([centre, mean_nb], axis=-1)  # [B, 2 irreps]
-        frame = gram_schmidt_frame(self.to_frame(both).array.reshape(b, 3, 3))  # [B, 3, 3]
+        # three 1o vectors: an equivariant linear map of the pooled features plus an attention-weighted mean of
+        # the neighbour vectors themselves (weights from the neighbours' invariant features): both rotate (and
+        # reflect) with the input; the second is anchored on real atoms, which makes the frame much easier to learn
+        scores = self.frame_scores(feats.filter(keep="0e").array.reshape(b, n + 1, -1)[:, 1:])  # [B, n, 3]
+        attention = jnp.einsum("bnk,bnx->bkx", jax.nn.softmax(scores, axis=1), vectors)  # [B, 3, 3]
+        frame = gram_schmidt_frame(self.to_frame(both).array.reshape(b, 3, 3) + attention)  # [B, 3, 3]
         vec = both.filter(keep="1o").array.reshape(b, -1, 3)  # [B, c, 3]
         in_frame = jnp.einsum("bcx,bxk->bck", vec, frame).reshape(b, -1)  # R^T v: O(3) invariant
         h = jnp.concatenate([both.filter(keep="0e").array, in_frame], axis=-1)
