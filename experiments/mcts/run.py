@@ -58,11 +58,12 @@ def random_placement(env, n: int, seed: int) -> list[float]:
     out = []
     box = task.lattice_array[0, 0]
     state = env.reset()
+    full = state.replace(species=jnp.zeros(task.n_atoms, jnp.int32), n=jnp.asarray(task.n_atoms))
+    objective = jax.jit(lambda e, pos, s: e.objective_value(pos, s))
     for _ in range(n):
         pos = jnp.asarray(random_start(rng, task.n_atoms, box, task.min_distance), jnp.float32)
         res = fire_relax(pos, env.lattice, spec, config)
-        full = state.replace(species=jnp.zeros(task.n_atoms, jnp.int32), n=jnp.asarray(task.n_atoms))
-        value = float(jax.jit(env.objective_value)(res.positions, full))
+        value = float(objective(env, res.positions, full))
         out.append(float(task.normalise(value)))
     return out
 
@@ -78,7 +79,7 @@ def random_assembly(env, n: int, seed: int, batch: int) -> tuple[list[float], li
     return returns[:n], states
 
 
-def mcts(env, net, params, args, seed: int, n_episodes: int, sims: int, train_iters: int = 0):
+def mcts(env, net, params, args, seed: int, n_episodes: int, sims: int, train_iters: int = 0, batch: int = 2):
     key = jax.random.PRNGKey(seed)
     search_cfg = SearchConfig(num_simulations=sims, max_num_considered_actions=min(16, sims))
     curve, offset, best, best_state = [], 0, -np.inf, None
@@ -86,10 +87,10 @@ def mcts(env, net, params, args, seed: int, n_episodes: int, sims: int, train_it
     trainer = None
     replay = ReplayBuffer(4096)
     rng = np.random.default_rng(seed)
-    for episode_round in range(max(1, n_episodes // args.batch)):
+    for episode_round in range(max(1, n_episodes // batch)):
         key, sub = jax.random.split(key)
         t0 = time.perf_counter()
-        res = run_episodes(env, net, params, search_cfg, sub, batch=args.batch)
+        res = run_episodes(env, net, params, search_cfg, sub, batch=batch)
         curve += [(offset + e, max(best, b)) for e, b in res.history]
         offset += res.evaluations
         returns += list(res.returns)
@@ -137,7 +138,8 @@ def run_asi(args) -> dict:
     net = NetworkConfig()
     params = init_network(task, net, jax.random.PRNGKey(args.seed), env.reset())
     t0 = time.perf_counter()
-    res, best_state = mcts(env, net, params, args, args.seed, args.episodes, args.sims, args.train_iters)
+    res, best_state = mcts(env, net, params, args, args.seed, args.episodes, args.sims, args.train_iters,
+                           batch=args.batch)
     res["best_e"] = to_e(res["best_return"])
     res["wall_s"] = time.perf_counter() - t0
     out["mcts"] = res
@@ -175,7 +177,8 @@ def run_perov(args) -> dict:
     net = NetworkConfig()
     params = init_network(task, net, jax.random.PRNGKey(args.seed), env.reset())
     t0 = time.perf_counter()
-    res, best_state = mcts(env, net, params, args, args.seed, args.episodes_perov, args.sims)
+    res, best_state = mcts(env, net, params, args, args.seed, args.episodes_perov, args.sims_perov,
+                           args.train_iters_perov, batch=args.batch_perov)
     res["wall_s"] = time.perf_counter() - t0
     out["mcts"] = res
     log("perov mcts best", res["best_return"], "evaluations", res["evaluations"])
@@ -242,6 +245,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--sims", type=int, default=16)
     p.add_argument("--train-iters", type=int, default=0)
+    p.add_argument("--sims-perov", type=int, default=16)
+    p.add_argument("--batch-perov", type=int, default=4)
+    p.add_argument("--train-iters-perov", type=int, default=20)
     p.add_argument("--tasks", default="a_si_64,perov")
     p.add_argument("--out", type=Path, default=HERE)
     args = p.parse_args()
@@ -249,11 +255,11 @@ def main() -> None:
                "environment": {"python": platform.python_version(), "jax": jax.__version__,
                                "machine": platform.machine(), "cpus": __import__("os").cpu_count()}}
     t0 = time.perf_counter()
-    if "perov" in args.tasks:
-        results["perov"] = run_perov(args)
-        (args.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     if "a_si_64" in args.tasks:
         results["a_si_64"] = run_asi(args)
+        (args.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    if "perov" in args.tasks:
+        results["perov"] = run_perov(args)
     results["wall_s"] = time.perf_counter() - t0
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     plot(results, args.out / "curves.png")

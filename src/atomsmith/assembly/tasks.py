@@ -4,7 +4,8 @@ A task is a frozen, hashable dataclass (a static ``jit`` argument). Built-in tas
 
 ==================  ============================================================================================
 ``a-si-64``         64 Si in a cubic cell at a-Si density (2.29 g/cm^3, edge 10.93 Å); tetrahedral direction set,
-                    bond radii 0.95/1.00/1.05 x 2.35 Å, at most 4 neighbours within 2.9 Å, no pair below 2.1 Å.
+                    radii 0.95/1.00/1.05/1.15/1.30 x 2.35 Å (the long ones let growth fill voids; with only the bond
+                    length every random episode dead-ended), at most 4 neighbours within 2.75 Å, no pair below 2.0 Å.
                     Objective: Stillinger-Weber energy per atom after a short FIRE relaxation (eV/atom).
 ``a-si-8``          the same rules with 8 atoms (edge 5.47 Å), a tiny task for tests.
 ``perov-heat-ref``  a perov_5-like cell: V Rh F N O in a 4.02 Å cubic cell (a composition of perov_5:test),
@@ -59,9 +60,9 @@ class AssemblyTask:
     species: tuple
     counts: tuple
     directions: str = "tetrahedral"
-    radii: tuple = (0.95 * SI_BOND, SI_BOND, 1.05 * SI_BOND)
-    min_distance: float = 2.1
-    bond_cutoff: float = 2.9
+    radii: tuple = tuple(f * SI_BOND for f in (0.95, 1.0, 1.05, 1.15, 1.3))
+    min_distance: float = 2.0
+    bond_cutoff: float = 2.75
     max_coordination: int = 4
     objective: str = "sw_energy"
     relax_steps: int = 100
