@@ -38,7 +38,7 @@ class EqVAEConfig:
     encoder_layers: int = 2
     encoder_cutoff: float = 6.0
     hidden: tuple[int, ...] = (256, 256)
-    latent_dim: int = 16
+    latent_dim: int = 18
     kl_weight: float = 1e-3
     species_weight: float = 1.0
     shape_weight: float = 1.0

@@ -13,7 +13,9 @@ are pooled as ``[centre, mean over neighbours]`` (permutation invariant), then
   vectors become ``Q v_k``, so ``R -> Q R`` (the cross product picks up ``det Q``, and so does ``s``): the frame
   is O(3)-equivariant *including reflections*, which is what lets the model tell mirror images apart;
 * **latent**: the invariant (0e) features together with the ``1o`` features expressed in the frame (``R^T v``,
-  invariant under O(3) because both rotate together) feed an MLP to the mean and log-std of a diagonal Gaussian.
+  invariant under O(3) because both rotate together) and the Gram matrix of the distance-ordered neighbours
+  (``n (n + 1) / 2`` entries / ``coord_scale^2``: exactly O(3)-invariant, invariant to relabelling except at exact
+  distance ties) feed an MLP to the mean and log-std of a diagonal Gaussian.
 
 Decoder: an MLP from z to canonical coordinates ``Y`` ``[n, 3]`` (unit ``coord_scale`` Å), plus species logits
 of the centre and of every neighbour slot. Environments in the input frame are ``X = Y R^T`` (row ``i`` is
@@ -115,7 +117,13 @@ class EqVAENetwork(nn.Module):
         frame = gram_schmidt_frame(self.to_frame(both).array.reshape(b, 3, 3) + attention)  # [B, 3, 3]
         vec = both.filter(keep="1o").array.reshape(b, -1, 3)  # [B, c, 3]
         in_frame = jnp.einsum("bcx,bxk->bck", vec, frame).reshape(b, -1)  # R^T v: O(3) invariant
-        h = jnp.concatenate([both.filter(keep="0e").array, in_frame], axis=-1)
+        # plus the Gram matrix of the distance-ordered neighbours (the Gram VAE's input; O(3) invariant, and
+        # invariant to relabelling except at exact distance ties)
+        order = jnp.argsort(jnp.sum(vectors ** 2, axis=-1), axis=1)
+        ordered = jnp.take_along_axis(vectors, order[:, :, None], axis=1)
+        iu = np.triu_indices(n)
+        gram = jnp.einsum("bid,bjd->bij", ordered, ordered)[:, iu[0], iu[1]] / self.coord_scale ** 2
+        h = jnp.concatenate([both.filter(keep="0e").array, in_frame, gram], axis=-1)
         for layer in self.enc_layers:
             h = jax.nn.silu(layer(h))
         return self.enc_mean(h), jnp.clip(self.enc_log_std(h), -10.0, 5.0), frame
