@@ -196,7 +196,7 @@ def run_perov(args) -> dict:
     if best_state is not None:
         crystals["mcts"] = env.to_crystal(best_state)
     judge = {name: {"shipped": float(shipped.predict([c])[0])} for name, c in crystals.items()}
-    indep_path = ROOT / "scratch" / "predictors" / "perov5_heat_ref_indep_seed1.ckpt"
+    indep_path = HERE / "indep_predictor" / "perov5_heat_ref_indep_seed1.ckpt"  # copied from scratch/predictors
     if indep_path.exists():
         indep, _ = load_predictor(indep_path)
         for name, c in crystals.items():
