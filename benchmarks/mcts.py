@@ -21,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from atomsmith.assembly import NetworkConfig, SearchConfig, init_network, make_env, make_task, search
-from atomsmith.assembly.selfplay import random_episodes  # noqa: F401  (documented baseline)
 
 HERE = Path(__file__).resolve().parent
 
@@ -54,13 +53,19 @@ def bench(task_name: str, batch: int, sims: int, repeats: int) -> dict:
            "n_actions": env.n_actions, "compile_s": round(compile_s, 2), "repeats": repeats,
            "searches_per_s": round(batch * repeats / wall, 3),
            "simulations_per_s": round(batch * repeats * sims / wall, 1)}
-    if task.relax_steps:
-        full = jax.tree_util.tree_map(lambda x: x[None], state)
+    if task.relax_steps:  # finishing cost on a complete structure (random placement, min distance kept)
+        from atomsmith.physics.melt_quench import random_start
+        pos = random_start(np.random.default_rng(0), task.n_atoms, task.lattice_array[0, 0], task.min_distance)
+        full = state.replace(positions=jnp.asarray(pos, jnp.float32), species=jnp.zeros(task.n_atoms, jnp.int32),
+                             n=jnp.asarray(task.n_atoms), remaining=jnp.zeros_like(state.remaining),
+                             complete=jnp.asarray(True), done=jnp.asarray(True))
+        full = jax.tree_util.tree_map(lambda x: x[None], full)
         finish = jax.jit(lambda e, s: jax.vmap(e.finish)(s))
         jax.block_until_ready(finish(env, full).final_return)
         t0 = time.perf_counter()
         jax.block_until_ready(finish(env, full).final_return)
         out["finish_s_per_structure"] = round(time.perf_counter() - t0, 3)
+        out["finish_fire_steps"] = int(finish(env, full).relax_steps[0])
     print(out, flush=True)
     return out
 

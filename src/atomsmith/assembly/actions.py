@@ -144,7 +144,6 @@ def geometry_mask(task: AssemblyTask, points: jax.Array, positions: jax.Array, o
 def refresh(task: AssemblyTask, state: AssemblyState, lattice: jax.Array) -> AssemblyState:
     """Recompute focus, frame, legal actions, ``closed``, ``complete`` and ``done`` of ``state``."""
     occupied = state.occupied
-    n_slots = occupied.shape[0]
     coord = coordination(task, state.positions, occupied, lattice)
     closed = state.closed | (occupied & (coord >= task.max_coordination))
     species_ok = state.remaining > 0  # [S]
@@ -182,7 +181,6 @@ def refresh(task: AssemblyTask, state: AssemblyState, lattice: jax.Array) -> Ass
     stop = jnp.asarray(task.allow_stop) & (state.n > 0) & ~complete
     legal = jnp.concatenate([place, stop[None]]) & ~complete
     done = complete | ~jnp.any(legal)
-    del n_slots
     return state.replace(closed=closed, focus=jnp.where(first_atom, -1, focus), frame=frame, legal=legal,
                          done=done, complete=complete)
 

@@ -19,7 +19,6 @@ finishes (a batch-level ``lax.cond``), so searches pay for relaxations only at t
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import flax.struct
@@ -213,8 +212,3 @@ def make_env(task: AssemblyTask, predictor: Any = None) -> AssemblyEnv:
         predictor, _ = load_predictor(pretrained.path_of("perov-5-heat-ref"), target="heat_ref")
     objective = PropertyTarget(predictor=predictor, target=task.target, scale=task.target_scale)
     return AssemblyEnv(task=task, objective=objective, objective_cutoff=float(predictor.config.encoder.cutoff))
-
-
-def with_dataclass_replace(task: AssemblyTask, **kw) -> AssemblyTask:
-    """``dataclasses.replace`` for tasks (kept here so callers need not import dataclasses)."""
-    return dataclasses.replace(task, **kw)
