@@ -134,3 +134,21 @@ def test_invalid_requests(model):
         EqVAEConfig(encoder_irreps="8x0e")
     with pytest.raises(ValueError, match="shells"):
         EqVAEConfig(shells=(4, 3))
+
+
+def test_handedness_term_sees_only_the_coset_of_the_frame():
+    import jax.numpy as jnp
+
+    from atomsmith.generators.eq_vae.losses import handed_alignment_error
+
+    envs = _environments(3, 12)
+    rng = np.random.default_rng(13)
+    proper = np.stack([random_o3(rng, reflection=False) for _ in range(3)])
+    coords = np.einsum("mni,mji->mnj", envs, proper)  # a proper rotation of each environment
+    same = handed_alignment_error(jnp.asarray(coords), jnp.asarray(envs), jnp.ones(3))
+    flipped = handed_alignment_error(jnp.asarray(coords), jnp.asarray(envs), -jnp.ones(3))
+    assert np.all(np.asarray(same) < 1e-6)
+    assert np.all(np.asarray(flipped) > 1.0)  # chiral environments: the mirror coset cannot fit
+    mirrored = coords * np.array([1.0, 1.0, -1.0])
+    assert np.all(np.asarray(handed_alignment_error(jnp.asarray(mirrored), jnp.asarray(envs), -jnp.ones(3)))
+                  < 1e-6)

@@ -103,3 +103,25 @@ def test_bad_requests(eq_model):
         li.interpolate(eq_model, a, b, steps=1)
     with pytest.raises(InvalidRequestError, match="neighbours"):
         li.interpolate(eq_model, a[:5], b, steps=3)
+
+
+def test_cli_interpolate_and_sample_with_an_equivariant_vae(tmp_path):
+    from typer.testing import CliRunner
+
+    from atomsmith.cli.main import app
+    from atomsmith.physics.asi_set import load_shipped
+
+    runner = CliRunner()
+    model_path = EqVAE.initialize(tiny_config(), jax.random.PRNGKey(1), coord_scale=30.0).save(tmp_path / "m.ckpt")
+    cell = tmp_path / "cell.extxyz"
+    io.write(cell, load_shipped()[0])
+    out = tmp_path / "path.extxyz"
+    result = runner.invoke(app, ["interpolate", str(cell), str(cell), "--centre-second", "5", "--model",
+                                 str(model_path), "--steps", "5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frames = io.read(out, min_distance=None)
+    assert len(frames) == 5 and all(f.n_atoms == 9 for f in frames)
+    samples = tmp_path / "samples.extxyz"
+    result = runner.invoke(app, ["sample", "--model", str(model_path), "-n", "3", "--out", str(samples)])
+    assert result.exit_code == 0, result.output
+    assert len(io.read(samples, min_distance=None)) == 3

@@ -27,6 +27,9 @@ class EqVAEConfig:
         necessarily unstable for some environments).
       frame_weight: weight of the matched coordinate error in the encoder's frame (Å^2): trains the frame and its
         handedness, and makes reconstructions in the input's own frame possible.
+      hand_weight: weight of the handedness term: matched coordinate error after the best rotation *of the
+        handedness of the encoder's frame* (``det = det R``), Å^2. Independent of how well the frame's rotation is
+        learned, it teaches the decoder the handedness that goes with the frame, so mirror images are recovered.
       shells: block sizes (distance order) inside which the loss matches decoded slots to neighbours optimally;
         must sum to ``n_neighbors``.
     """
@@ -42,7 +45,8 @@ class EqVAEConfig:
     kl_weight: float = 1e-3
     species_weight: float = 1.0
     shape_weight: float = 1.0
-    frame_weight: float = 1.0
+    frame_weight: float = 0.3
+    hand_weight: float = 1.0
     shells: tuple[int, ...] = (4, 4)
 
     def __post_init__(self) -> None:
@@ -65,8 +69,8 @@ class EqVAEConfig:
             problems.append(f"shells {self.shells} must be positive and sum to n_neighbors={self.n_neighbors}")
         elif math.prod(math.factorial(s) for s in self.shells) > 5040:
             problems.append(f"shells {self.shells} give too many permutations for the matched loss (> 5040)")
-        if min(self.kl_weight, self.species_weight, self.shape_weight, self.frame_weight) < 0:
-            problems.append("kl_weight, species_weight, shape_weight and frame_weight must be >= 0")
+        if min(self.kl_weight, self.species_weight, self.shape_weight, self.frame_weight, self.hand_weight) < 0:
+            problems.append("kl_weight, species_weight, shape_weight, frame_weight and hand_weight must be >= 0")
         if self.shape_weight == 0 and self.frame_weight == 0:
             problems.append("shape_weight and frame_weight cannot both be 0 (nothing to reconstruct)")
         if problems:

@@ -37,6 +37,7 @@ from atomsmith.generators.eq_vae.config import EqVAEConfig
 from atomsmith.nn.encoder import Encoder, EncoderConfig
 
 _EPS = 1e-6
+_HAND_TEMPERATURE = 0.2  # width of the soft sign whose gradient trains the handedness (straight-through)
 
 
 def shared_encoder_config(config: EqVAEConfig) -> EncoderConfig:
@@ -56,14 +57,18 @@ def gram_schmidt_frame(vectors: jax.Array) -> jax.Array:
 
     ``e1 = v1 / |v1|``, ``e2`` the normalised part of ``v2`` orthogonal to ``e1``, ``e3 = sign(v3 . e1 x e2) e1 x e2``
     (``det R = ±1``). Equivariant under all of O(3): ``frame(v Q^T) = Q frame(v)``. Norms are NaN-safe
-    (gradients stay finite for vanishing vectors).
+    (gradients stay finite for vanishing vectors). The sign is exact in value; its gradient is that of
+    ``tanh(cos(v3, e1 x e2) / 0.2)`` (straight-through), so the handedness can be learned.
     """
     v1, v2, v3 = vectors[..., 0, :], vectors[..., 1, :], vectors[..., 2, :]
     e1 = _normalize(v1)
     e2 = _normalize(v2 - jnp.sum(v2 * e1, axis=-1, keepdims=True) * e1)
     c = jnp.cross(e1, e2)
-    sign = jnp.where(jnp.sum(v3 * c, axis=-1, keepdims=True) >= 0.0, 1.0, -1.0)
-    return jnp.stack([e1, e2, jax.lax.stop_gradient(sign) * c], axis=-1)
+    p = jnp.sum(v3 * c, axis=-1, keepdims=True) / jnp.sqrt(jnp.sum(v3 ** 2, axis=-1, keepdims=True) + _EPS ** 2)
+    hard = jnp.where(p >= 0.0, 1.0, -1.0)
+    soft = jnp.tanh(p / _HAND_TEMPERATURE)
+    sign = hard + soft - jax.lax.stop_gradient(soft)  # value exactly +-1, gradient of the soft sign (straight-through)
+    return jnp.stack([e1, e2, sign * c], axis=-1)
 
 
 def species_index(config: EqVAEConfig, numbers: np.ndarray) -> np.ndarray:
