@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--latent-dim", type=int, default=18)
     parser.add_argument("--kl-weight", type=float, default=1e-3)
+    parser.add_argument("--frame-weight", type=float, default=1.0)
+    parser.add_argument("--hand-weight", type=float, default=0.0, help="handedness term (ablation: 1.0 with "
+                        "--frame-weight 0.3)")
     parser.add_argument("--out", type=Path, default=HERE / "runs")
     parser.add_argument("--ship", action="store_true")
     args = parser.parse_args()
@@ -47,7 +50,8 @@ def main() -> None:
     train, val = EnvironmentSet.of_silicon(splits.train), EnvironmentSet.of_silicon(splits.val)
     log(f"{args.data}: {len(train)} train / {len(val)} val environments")
     config = default_config()
-    config = type(config)(**{**config.to_dict(), "latent_dim": args.latent_dim, "kl_weight": args.kl_weight})
+    config = type(config)(**{**config.to_dict(), "latent_dim": args.latent_dim, "kl_weight": args.kl_weight,
+                             "frame_weight": args.frame_weight, "hand_weight": args.hand_weight})
     tc = TrainConfig(learning_rate=args.lr, max_steps=args.steps, warmup_steps=200,
                      eval_every=max(args.steps // 10, 1), checkpoint_every=max(args.steps // 20, 1))
     command = "python experiments/equivariant_vae/train.py " + shlex.join(sys.argv[1:])

@@ -52,22 +52,23 @@ def _normalize(v: jax.Array) -> jax.Array:
     return v / jnp.sqrt(jnp.sum(v ** 2, axis=-1, keepdims=True) + _EPS ** 2)
 
 
-def gram_schmidt_frame(vectors: jax.Array) -> jax.Array:
+def gram_schmidt_frame(vectors: jax.Array, straight_through: bool = False) -> jax.Array:
     """``[..., 3, 3]`` rows ``v1, v2, v3`` -> orthogonal ``R`` ``[..., 3, 3]`` with columns ``e1, e2, e3``.
 
     ``e1 = v1 / |v1|``, ``e2`` the normalised part of ``v2`` orthogonal to ``e1``, ``e3 = sign(v3 . e1 x e2) e1 x e2``
     (``det R = ±1``). Equivariant under all of O(3): ``frame(v Q^T) = Q frame(v)``. Norms are NaN-safe
-    (gradients stay finite for vanishing vectors). The sign is exact in value; its gradient is that of
-    ``tanh(cos(v3, e1 x e2) / 0.2)`` (straight-through), so the handedness can be learned.
+    (gradients stay finite for vanishing vectors). The sign is exact in value; it has no gradient, or with
+    ``straight_through`` the gradient of ``tanh(cos(v3, e1 x e2) / 0.2)``.
     """
     v1, v2, v3 = vectors[..., 0, :], vectors[..., 1, :], vectors[..., 2, :]
     e1 = _normalize(v1)
     e2 = _normalize(v2 - jnp.sum(v2 * e1, axis=-1, keepdims=True) * e1)
     c = jnp.cross(e1, e2)
     p = jnp.sum(v3 * c, axis=-1, keepdims=True) / jnp.sqrt(jnp.sum(v3 ** 2, axis=-1, keepdims=True) + _EPS ** 2)
-    hard = jnp.where(p >= 0.0, 1.0, -1.0)
-    soft = jnp.tanh(p / _HAND_TEMPERATURE)
-    sign = hard + soft - jax.lax.stop_gradient(soft)  # value exactly +-1, gradient of the soft sign (straight-through)
+    sign = jax.lax.stop_gradient(jnp.where(p >= 0.0, 1.0, -1.0))
+    if straight_through:  # value exactly +-1, gradient of the soft sign
+        soft = jnp.tanh(p / _HAND_TEMPERATURE)
+        sign = sign + soft - jax.lax.stop_gradient(soft)
     return jnp.stack([e1, e2, sign * c], axis=-1)
 
 
@@ -119,7 +120,8 @@ class EqVAENetwork(nn.Module):
         # reflect) with the input; the second is anchored on real atoms, which makes the frame much easier to learn
         scores = self.frame_scores(feats.filter(keep="0e").array.reshape(b, n + 1, -1)[:, 1:])  # [B, n, 3]
         attention = jnp.einsum("bnk,bnx->bkx", jax.nn.softmax(scores, axis=1), vectors)  # [B, 3, 3]
-        frame = gram_schmidt_frame(self.to_frame(both).array.reshape(b, 3, 3) + attention)  # [B, 3, 3]
+        frame = gram_schmidt_frame(self.to_frame(both).array.reshape(b, 3, 3) + attention,
+                                   straight_through=cfg.hand_weight > 0)  # [B, 3, 3]
         vec = both.filter(keep="1o").array.reshape(b, -1, 3)  # [B, c, 3]
         in_frame = jnp.einsum("bcx,bxk->bck", vec, frame).reshape(b, -1)  # R^T v: O(3) invariant
         # plus the Gram matrix of the distance-ordered neighbours (the Gram VAE's input; O(3) invariant, and
