@@ -101,6 +101,9 @@ def interpolate_command(
     frames = trajectory.frames
     console.print(f"wrote {steps} frames to {out} (end-point reconstruction RMSD "
                   f"{ops.aligned_rmsd(frames[0], a):.3f} / {ops.aligned_rmsd(frames[-1], b):.3f} Å)")
+    if trajectory.mirrored_end:
+        console.print("note: the two environments' frames have opposite handedness; the path keeps the first one's, "
+                      "so the last frame is the mirror image of the second environment's reconstruction")
 
 
 def register(app: typer.Typer) -> None:
