@@ -36,3 +36,17 @@ def test_shipped_model_samples_perovskite_cells():
     assert [c.n_atoms for c in crystals] == [5, 5]
     for c in crystals:
         assert 20.0 < c.volume < 300.0
+
+
+def test_every_shipped_model_loads_by_name():
+    """Each registry entry names a file that loads with its kind's loader and records how it was trained."""
+    from atomsmith.predictors import Predictor
+
+    for name in pretrained.available():
+        model = pretrained.load_model(name)
+        kind = pretrained.info(name)["kind"]
+        if kind == "predictor":
+            assert isinstance(model, Predictor), name
+        else:
+            assert model.metadata.get("how_trained"), name
+        assert pretrained.path_of(name).stat().st_size < 5_000_000, name

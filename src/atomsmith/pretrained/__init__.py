@@ -58,8 +58,11 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
 
     from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_VAE_KIND, EqVAE
 
+    from atomsmith.predictors.model import CHECKPOINT_KIND as PREDICTOR_KIND, load_predictor
+
     return {CHECKPOINT_KIND: DiffusionModel.load, f"train-state:{CHECKPOINT_KIND}": DiffusionModel.load,
-            GRAM_VAE_KIND: GramVAE.load, EQ_VAE_KIND: EqVAE.load}
+            GRAM_VAE_KIND: GramVAE.load, EQ_VAE_KIND: EqVAE.load,
+            PREDICTOR_KIND: lambda path: load_predictor(path)[0]}
 
 
 def load_model(name_or_path: str | os.PathLike) -> Any:
