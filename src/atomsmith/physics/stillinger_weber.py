@@ -126,6 +126,37 @@ def degree_table(receivers: jax.Array, within: jax.Array, n_atoms: int, max_degr
     return table, jnp.any(counts > max_degree) | unsorted
 
 
+def sw_node_energies(vectors: jax.Array, receivers: jax.Array, mask: jax.Array, n_atoms: int,
+                     params: SWParams = SILICON, max_degree: int = 16) -> tuple[jax.Array, jax.Array]:
+    """Per-atom SW energies from edge vectors: half of each pair term on each end, three-body terms on the centre.
+
+    Args:
+      vectors: ``[E, 3]`` edge vectors in Å (neighbour minus centre, images included).
+      receivers: ``[E]`` int centre of each edge; the real edges must be grouped by centre in ascending order (as
+        :func:`neighbor_list_jax` returns them; masked edges may be anywhere).
+      mask: ``[E]`` bool, real edges.  n_atoms: number of atoms (static).
+      params: :class:`SWParams`.  max_degree: static width of the per-atom three-body table.
+    Returns:
+      ``(node_energy, overflow)``: ``[n_atoms]`` eV, and True if an atom had more than ``max_degree`` neighbours
+      within rc or the edges were not grouped by centre (its three-body terms are then incomplete).
+    """
+    r = jnp.sqrt(jnp.where(mask, jnp.sum(vectors ** 2, axis=-1), 1.0))
+    inside = _inside(r, mask, params)
+    node_pair = 0.5 * jax.ops.segment_sum(pair_term(r, inside, params), jnp.where(inside, receivers, 0),
+                                          num_segments=n_atoms)
+    table, overflow = degree_table(receivers, jax.lax.stop_gradient(inside), n_atoms, max_degree)
+    pad = lambda x, v: jnp.concatenate([x, jnp.full((1,) + x.shape[1:], v, x.dtype)])  # noqa: E731
+    vec_t = pad(vectors, 0.0)[table]  # [n, D, 3]
+    r_t = pad(r, 1.0)[table]  # [n, D]
+    in_t = pad(inside, False)[table]
+    f_t = _cutoff_exp(r_t, in_t, params.gamma, params)  # [n, D], 0 on empty slots
+    cos = jnp.sum(vec_t[:, :, None, :] * vec_t[:, None, :, :], axis=-1) / (r_t[:, :, None] * r_t[:, None, :])
+    upper = jnp.triu(jnp.ones((max_degree, max_degree), bool), k=1)
+    angular = jnp.where(upper, (cos - params.cos_theta0) ** 2, 0.0)
+    node_three = params.lam * params.epsilon * jnp.sum(angular * f_t[:, :, None] * f_t[:, None, :], axis=(1, 2))
+    return node_pair + node_three, overflow
+
+
 def sw_energy_from_edges(positions: jax.Array, lattice: jax.Array, senders: jax.Array, receivers: jax.Array,
                          shifts: jax.Array, mask: jax.Array, params: SWParams = SILICON, max_degree: int = 16
                          ) -> tuple[jax.Array, jax.Array]:
@@ -140,24 +171,9 @@ def sw_energy_from_edges(positions: jax.Array, lattice: jax.Array, senders: jax.
       ``(energy, overflow)``: energy in eV (scalar), ``overflow`` True if an atom had more than ``max_degree``
       neighbours within rc (its surplus three-body terms are then missing).
     """
-    n_atoms = positions.shape[0]
     vectors = positions[senders] - positions[receivers] + shifts.astype(positions.dtype) @ lattice  # [E, 3]
-    r2 = jnp.sum(vectors ** 2, axis=-1)
-    r = jnp.sqrt(jnp.where(mask, r2, 1.0))
-    inside = _inside(r, mask, params)
-    e2 = 0.5 * jnp.sum(pair_term(r, inside, params))
-
-    table, overflow = degree_table(receivers, jax.lax.stop_gradient(inside), n_atoms, max_degree)
-    pad = lambda x, v: jnp.concatenate([x, jnp.full((1,) + x.shape[1:], v, x.dtype)])  # noqa: E731
-    vec_t = pad(vectors, 0.0)[table]  # [n, D, 3]
-    r_t = pad(r, 1.0)[table]  # [n, D]
-    in_t = pad(inside, False)[table]
-    f_t = _cutoff_exp(r_t, in_t, params.gamma, params)  # [n, D], 0 on empty slots
-    cos = jnp.sum(vec_t[:, :, None, :] * vec_t[:, None, :, :], axis=-1) / (r_t[:, :, None] * r_t[:, None, :])
-    upper = jnp.triu(jnp.ones((max_degree, max_degree), bool), k=1)
-    angular = jnp.where(upper, (cos - params.cos_theta0) ** 2, 0.0)
-    e3 = params.lam * params.epsilon * jnp.sum(angular * f_t[:, :, None] * f_t[:, None, :])
-    return e2 + e3, overflow
+    node_energy, overflow = sw_node_energies(vectors, receivers, mask, positions.shape[0], params, max_degree)
+    return jnp.sum(node_energy), overflow
 
 
 def neighbors_for(positions: jax.Array, lattice: jax.Array, spec: NeighborSpec) -> JaxNeighbors:
