@@ -28,6 +28,7 @@ returned, so the edge set is the grid's whenever the window is wide enough for t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import NamedTuple
 
 import jax
@@ -79,6 +80,10 @@ class NeighborSpec:
     window: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
+        # normalise to hashable tuples of ints (the spec is a static jit argument)
+        object.__setattr__(self, "n_images", tuple(int(c) for c in self.n_images))
+        if self.window is not None:
+            object.__setattr__(self, "window", tuple(int(c) for c in self.window))
         if not self.cutoff > 0:
             raise ValueError(f"NeighborSpec: cutoff must be positive, got {self.cutoff}")
         if self.max_edges < 0:
@@ -140,6 +145,7 @@ def _empty(spec: NeighborSpec, dtype) -> JaxNeighbors:
                         jnp.asarray(False), jnp.asarray(0, jnp.int32))
 
 
+@functools.partial(jax.jit, static_argnames=("spec",))
 def neighbor_list_jax(frac_coords: jax.Array, lattice: jax.Array, spec: NeighborSpec,
                       atom_mask: jax.Array | None = None) -> JaxNeighbors:
     """Edges (i <- j, image S) with ``|(f_j - f_i + S) L| < cutoff``, sorted by receiver i, then sender j, then S.
@@ -158,7 +164,8 @@ def neighbor_list_jax(frac_coords: jax.Array, lattice: jax.Array, spec: Neighbor
       Unused slots have mask False and point from atom 0 to itself with zero shift. ``count`` is the number of
       edges found (may exceed ``max_edges``); ``overflow`` is ``count > max_edges``, or, for a spec with a
       ``window``, a cell too thin for it. No gradient flows through the list (recompute edge vectors from
-      ``frac_coords`` and ``lattice`` for forces, stresses and guidance).
+      ``frac_coords`` and ``lattice`` for forces, stresses and guidance). Jitted with ``spec`` static (inlined
+      when called inside another ``jit``).
     """
     n = frac_coords.shape[0]
     dtype = frac_coords.dtype
