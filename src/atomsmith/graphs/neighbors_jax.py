@@ -139,6 +139,13 @@ def _select_bit(word: jax.Array, rank: jax.Array, n_bits: int) -> jax.Array:
     return pos.astype(jnp.int32)
 
 
+def _reciprocal_norms(lattice: jax.Array) -> jax.Array:
+    """``|b_k|`` (1/Å) of the reciprocal vectors (``a_i . b_k = delta_ik``): ``|a_{k+1} x a_{k+2}| / |det L|``, i.e. one
+    over the lattice-plane spacings. Cross products rather than a LAPACK inverse: no custom call inside ``jit``."""
+    cross = jnp.stack([jnp.cross(lattice[(k + 1) % 3], lattice[(k + 2) % 3]) for k in range(3)])
+    return jnp.linalg.norm(cross, axis=1) / jnp.abs(jnp.sum(lattice[0] * cross[0]))
+
+
 def _empty(spec: NeighborSpec, dtype) -> JaxNeighbors:
     zeros = jnp.zeros((spec.max_edges,), jnp.int32)
     return JaxNeighbors(zeros, zeros, jnp.zeros((spec.max_edges, 3), dtype), jnp.zeros((spec.max_edges,), bool),
@@ -235,6 +242,5 @@ def neighbor_list_jax(frac_coords: jax.Array, lattice: jax.Array, spec: Neighbor
     shifts = jnp.where(mask[:, None], shifts, 0.0)
     overflow = count > spec.max_edges
     if centred:
-        reach = spec.cutoff * jnp.linalg.norm(jnp.linalg.inv(lat), axis=0)  # cutoff |b_k| (columns of L^-1)
-        overflow |= jnp.any(reach > jnp.asarray(spec.window, dtype) + 0.5)
+        overflow |= jnp.any(spec.cutoff * _reciprocal_norms(lat) > jnp.asarray(spec.window, dtype) + 0.5)
     return JaxNeighbors(senders, receivers, shifts, mask, overflow, count)
