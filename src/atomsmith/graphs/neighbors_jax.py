@@ -140,8 +140,8 @@ def _select_bit(word: jax.Array, rank: jax.Array, n_bits: int) -> jax.Array:
 
 
 def _reciprocal_norms(lattice: jax.Array) -> jax.Array:
-    """``|b_k|`` (1/Å) of the reciprocal vectors (``a_i . b_k = delta_ik``): ``|a_{k+1} x a_{k+2}| / |det L|``, i.e. one
-    over the lattice-plane spacings. Cross products rather than a LAPACK inverse: no custom call inside ``jit``."""
+    """``|b_k|`` (1/Å) of the reciprocal vectors (``a_i . b_k = delta_ik``): ``|a_{k+1} x a_{k+2}| / |det L|``,
+    i.e. one over the lattice-plane spacings. Cross products rather than a LAPACK inverse: no custom call in jit."""
     cross = jnp.stack([jnp.cross(lattice[(k + 1) % 3], lattice[(k + 2) % 3]) for k in range(3)])
     return jnp.linalg.norm(cross, axis=1) / jnp.abs(jnp.sum(lattice[0] * cross[0]))
 
