@@ -262,22 +262,6 @@ def test_jax_large_amorphous_cells_vmapped():
             np.testing.assert_array_equal(np.asarray(nb.senders)[m], host.senders)
 
 
-def test_jax_window_matches_verlet_minimum_image_builder():
-    from atomsmith.physics import load_shipped, verlet
-
-    cell = load_shipped(64)[0]
-    rng = np.random.default_rng(1)
-    frac = cell.frac_coords + rng.integers(-2, 3, size=(64, 3))
-    lattice = jnp.asarray(cell.lattice, jnp.float32)
-    positions = jnp.asarray(frac @ cell.lattice, jnp.float32)
-    ours = neighbor_list_jax(jnp.linalg.solve(lattice.T, positions.T).T, lattice,
-                             NeighborSpec(4.5, 64 * 40, (1, 1, 1), window=(0, 0, 0)))
-    theirs = verlet.minimum_image_neighbors(positions, lattice, 4.5, 64 * 40)
-    assert int(ours.count) == int(theirs.count) > 0
-    for field in ("senders", "receivers", "shifts", "mask", "overflow"):
-        np.testing.assert_array_equal(np.asarray(getattr(ours, field)), np.asarray(getattr(theirs, field)))
-
-
 def test_jax_gradients_through_edge_vectors():
     """Energy of the edges the jit list finds == the same energy over the host graph's fixed edges, with the same
     gradients w.r.t. fractional coordinates and lattice (the list itself carries no gradient)."""

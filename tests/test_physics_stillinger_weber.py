@@ -216,16 +216,17 @@ def test_degree_table_matches_direct_grouping():
     assert bool(bad)  # unsorted centres are reported, not silently mis-grouped
 
 
-def test_minimum_image_builder_matches_shared_list():
+def test_verlet_list_uses_one_image_per_pair_on_wide_cells_and_matches_the_full_grid():
     crystal = distorted(7, diamond(reps=2), noise=0.3, cell_noise=0.02)
     cutoff = sw.SILICON.cutoff + 1.0
     spec = verlet.ListSpec.for_cell(crystal.lattice, cutoff, 64 * crystal.n_atoms)
     assert spec.minimum_image
+    full_spec = verlet.ListSpec.for_cell(crystal.lattice, cutoff, 64 * crystal.n_atoms, allow_minimum_image=False)
+    assert not full_spec.minimum_image
     pos = jnp.asarray(crystal.positions + 10.0 * np.array([1, -2, 3]) * 0.37)  # unwrapped coordinates
     lat = jnp.asarray(crystal.lattice)
-    fast = verlet.minimum_image_neighbors(pos, lat, cutoff, spec.neighbor_spec.max_edges)
-    frac = jnp.linalg.solve(lat.T, pos.T).T
-    full = neighbor_list_jax(frac, lat, NeighborSpec.for_lattice(crystal.lattice, cutoff, 64 * crystal.n_atoms))
+    fast = verlet.neighbors(pos, lat, spec)
+    full = verlet.neighbors(pos, lat, full_spec)
 
     def edge_set(n):
         m = np.asarray(n.mask)

@@ -6,10 +6,10 @@ cross cell faces. A list built at ``(x0, L0)`` holds every pair within ``rc + sk
 still farther than ``rc`` at ``(x, L)`` as long as ``2 max_i |x_i - x0_i| + sum_k s_k |L_k - L0_k| < skin``
 (``s_k`` bounds the image offsets along lattice vector k), which is the rebuild test used here.
 
-Builds use the shared :func:`~atomsmith.graphs.neighbors_jax.neighbor_list_jax` (every image enumerated, exact for
-any cell) unless the cell is wide enough for the minimum-image convention to be exact (``cutoff < h_k / 2`` for
-every plane spacing ``h_k``, checked on the host): then :func:`minimum_image_neighbors` gives the same edge set
-from an ``[n, n]`` instead of an ``[n, n, 27]`` distance array, which is what makes 512-atom MD affordable here.
+Builds use the shared :func:`~atomsmith.graphs.neighbors_jax.neighbor_list_jax` (exact for any cell). When the
+cell is wide enough for the minimum-image convention (``cutoff < h_k / 2`` for every plane spacing ``h_k``, checked
+on the host), :meth:`NeighborSpec.for_lattice` gives it a one-image window, so each pair costs one distance instead
+of 27, which is what makes 512-atom MD affordable here.
 """
 
 from __future__ import annotations
@@ -39,73 +39,35 @@ class VerletList(NamedTuple):
     overflow: jax.Array
 
 
-def minimum_image_ok(lattice, cutoff: float, margin: float = 0.0) -> bool:
-    """Host check: is every neighbour within ``cutoff`` (Å) the nearest image (``cutoff < h_k / 2`` for all plane
-    spacings ``h_k``, with the cell allowed to shrink by the fraction ``margin``)?"""
-    reciprocal = np.linalg.inv(np.asarray(lattice, np.float64) / (1.0 + margin)).T
-    return bool(np.all(cutoff * np.linalg.norm(reciprocal, axis=1) < 0.5))
-
-
-def compact(flags: jax.Array, size: int) -> tuple[jax.Array, jax.Array]:
-    """Indices of the first ``size`` True entries of the 1-D ``flags`` (ascending; 0 beyond the count) and the
-    count. Same result as ``jnp.nonzero(flags, size=size, fill_value=0)`` via a running count and a binary search,
-    which is faster on CPU."""
-    running = jnp.cumsum(flags.astype(jnp.int32))
-    index = jnp.searchsorted(running, jnp.arange(1, size + 1, dtype=jnp.int32), side="left",
-                             method="scan_unrolled")
-    count = running[-1]
-    return jnp.where(jnp.arange(size) < count, index, 0).astype(jnp.int32), count
-
-
-def minimum_image_neighbors(positions: jax.Array, lattice: jax.Array, cutoff: float, max_edges: int
-                            ) -> JaxNeighbors:
-    """Edges within ``cutoff`` by the minimum-image convention; valid only where :func:`minimum_image_ok`.
-
-    Same output convention as :func:`~atomsmith.graphs.neighbors_jax.neighbor_list_jax` (sorted by receiver,
-    ``max_edges`` slots, mask, overflow flag; shifts refer to the raw, unwrapped ``positions`` ``[n, 3]`` Å).
-    """
-    positions = jax.lax.stop_gradient(positions)
-    lattice = jax.lax.stop_gradient(lattice)
-    n = positions.shape[0]
-    frac = jnp.linalg.solve(lattice.T, positions.T).T
-    # one [i, j] array per component (fuses into a single loop on CPU; a batched [n, n, 3] @ [3, 3] is slow there)
-    dfrac = [frac[None, :, k] - frac[:, None, k] for k in range(3)]  # f_j - f_i
-    image = [-jnp.round(d) for d in dfrac]
-    r2 = sum(sum((dfrac[k] + image[k]) * lattice[k, c] for k in range(3)) ** 2 for c in range(3))
-    flat = ((r2 < cutoff ** 2) & ~jnp.eye(n, dtype=bool)).reshape(-1)
-    index, count = compact(flat, max_edges)
-    mask = jnp.arange(max_edges) < count
-    receivers = jnp.where(mask, index // n, 0)
-    senders = jnp.where(mask, index % n, 0)
-    shifts = jnp.stack([im.reshape(-1)[index] for im in image], axis=-1)
-    shifts = jnp.where(mask[:, None], shifts, 0.0)
-    return JaxNeighbors(senders, receivers, shifts, mask, count > max_edges, count)
-
-
 @dataclasses.dataclass(frozen=True)
 class ListSpec:
     """Static choices for a Verlet list: the shared :class:`NeighborSpec` (cutoff = rc + skin, capacity, image
-    range) and whether the minimum-image builder is exact for this cell (decided on the host)."""
+    range, and the per-pair image window chosen on the host)."""
 
     neighbor_spec: NeighborSpec
-    minimum_image: bool
 
     @property
     def cutoff(self) -> float:
         return self.neighbor_spec.cutoff
 
+    @property
+    def minimum_image(self) -> bool:
+        """True when one image per pair is tried (the minimum-image convention is exact for this cell)."""
+        return self.neighbor_spec.window == (0, 0, 0)
+
     @classmethod
     def for_cell(cls, lattice, cutoff: float, max_edges: int, margin: float = 0.0,
                  allow_minimum_image: bool = True) -> ListSpec:
-        """Spec for ``lattice`` ``[3, 3]`` Å (and cells up to ``margin`` fractionally thinner)."""
+        """Spec for ``lattice`` ``[3, 3]`` Å (and cells up to ``margin`` fractionally thinner); with
+        ``allow_minimum_image=False`` every image of the grid is tried for every pair."""
         spec = NeighborSpec.for_lattice(np.asarray(lattice, np.float64), cutoff, max_edges, margin)
-        return cls(spec, allow_minimum_image and minimum_image_ok(lattice, cutoff, margin))
+        if not allow_minimum_image:
+            spec = dataclasses.replace(spec, window=None)
+        return cls(spec)
 
 
 def neighbors(positions: jax.Array, lattice: jax.Array, spec: ListSpec) -> JaxNeighbors:
-    """Edges within ``spec.cutoff`` for ``positions`` ``[n, 3]`` Å, by the builder ``spec`` selects."""
-    if spec.minimum_image:
-        return minimum_image_neighbors(positions, lattice, spec.cutoff, spec.neighbor_spec.max_edges)
+    """Edges within ``spec.cutoff`` for ``positions`` ``[n, 3]`` Å (the shared jit neighbour list)."""
     return neighbors_for(positions, lattice, spec.neighbor_spec)
 
 
