@@ -44,7 +44,7 @@ def infill_command(
     from atomsmith.cli.interpolate import load_gram_vae
     from atomsmith.generators import environment_ops as ops
     from atomsmith.generators.gram_vae.infill import InfillConfig, infill
-    from atomsmith.generators.gram_vae.model import InvalidRequestError
+    from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
 

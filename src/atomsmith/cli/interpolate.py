@@ -83,7 +83,7 @@ def interpolate_command(
 
     from atomsmith.generators import environment_ops as ops
     from atomsmith.generators import latent_interpolation as li
-    from atomsmith.generators.gram_vae.model import InvalidRequestError
+    from atomsmith.generators.protocol import InvalidRequestError
 
     console = Console(stderr=True)
     if out.exists() and not force:

@@ -116,7 +116,7 @@ def interpolate(model: Any, a: Any, b: Any, steps: int = 9, spherical: bool = Fa
     Raises:
       InvalidRequestError (a ``ValueError``): ``steps < 2`` or environments the model cannot take.
     """
-    from atomsmith.generators.gram_vae.model import InvalidRequestError
+    from atomsmith.generators.protocol import InvalidRequestError
 
     if steps < 2:
         raise InvalidRequestError(f"steps must be >= 2 (both end points are included), got {steps}")

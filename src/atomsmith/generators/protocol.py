@@ -13,6 +13,10 @@ import jax
 from atomsmith.structures.crystal import Crystal
 
 
+class InvalidRequestError(ValueError):
+    """A request a generator cannot serve (wrong environment size, k out of range, unknown sampling source, ...)."""
+
+
 @runtime_checkable
 class Generator(Protocol):
     """A model that draws crystals.

@@ -30,7 +30,7 @@ import optax
 from atomsmith.generators import environment_ops as ops
 from atomsmith.generators.eq_vae.network import EqVAENetwork, species_index
 from atomsmith.generators.gram_vae.infill import InfillConfig, InfillResult, check_fixed
-from atomsmith.generators.gram_vae.model import InvalidRequestError
+from atomsmith.generators.protocol import InvalidRequestError
 
 if TYPE_CHECKING:
     from atomsmith.generators.eq_vae.model import EqVAE

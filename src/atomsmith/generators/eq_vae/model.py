@@ -22,9 +22,9 @@ import numpy as np
 
 from atomsmith.generators import environment_ops as ops
 from atomsmith.generators.eq_vae.config import EqVAEConfig
-from atomsmith.generators.eq_vae.network import EqVAENetwork, init_params, prior, species_index, to_input_frame
-from atomsmith.generators.gram_vae.latent_prior import LatentMixture, fit_mixture
-from atomsmith.generators.gram_vae.model import InvalidRequestError
+from atomsmith.generators.eq_vae.network import EqVAENetwork, init_params, species_index, to_input_frame
+from atomsmith.generators.gram_vae.latent_prior import LatentMixture, draw_latents, fit_mixture
+from atomsmith.generators.protocol import InvalidRequestError
 from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
 
@@ -217,16 +217,7 @@ class EqVAE:
                        ) -> np.ndarray:
         """``[n, d]`` latent draws (distrax): the fitted latent mixture (``"mixture"``, or ``"auto"`` when one is
         fitted) or the prior N(0, I) (``"prior"``); spreads scaled by ``temperature``."""
-        if n < 1:
-            raise InvalidRequestError(f"number of samples must be >= 1, got {n}")
-        if source not in ("auto", "prior", "mixture"):
-            raise InvalidRequestError(f"source must be auto, prior or mixture, got {source!r}")
-        if source == "mixture" and self.latent_mixture is None:
-            raise InvalidRequestError("this model has no fitted latent mixture (see with_latent_mixture)")
-        if source != "prior" and self.latent_mixture is not None:
-            dist = self.latent_mixture.distribution(temperature)
-            return np.asarray(dist.sample(seed=key, sample_shape=(n,)), np.float64)
-        return np.asarray(prior(self.latent_dim).sample(seed=key, sample_shape=(n,))) * temperature
+        return draw_latents(key, n, self.latent_dim, self.latent_mixture, temperature, source)
 
     def sample_environments(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
                             ) -> np.ndarray:

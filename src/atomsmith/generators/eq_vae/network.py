@@ -35,6 +35,7 @@ import numpy as np
 from atomsmith.generators.environment_graph import cluster_graph
 from atomsmith.generators.eq_vae.config import EqVAEConfig
 from atomsmith.nn.encoder import Encoder, EncoderConfig
+from atomsmith.generators.gram_vae.latent_prior import prior  # noqa: F401  (re-exported)
 
 _EPS = 1e-6
 _HAND_TEMPERATURE = 0.2  # width of the soft sign whose gradient trains the handedness (straight-through)
@@ -156,11 +157,6 @@ def to_input_frame(coords: jax.Array, frame: jax.Array) -> jax.Array:
 def posterior(mean: jax.Array, log_std: jax.Array) -> distrax.MultivariateNormalDiag:
     """q(z|X): a diagonal Gaussian ``[B, d]``."""
     return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
-
-
-def prior(latent_dim: int, dtype=jnp.float32) -> distrax.MultivariateNormalDiag:
-    """p(z) = N(0, I_d)."""
-    return distrax.MultivariateNormalDiag(jnp.zeros((latent_dim,), dtype), jnp.ones((latent_dim,), dtype))
 
 
 def init_params(config: EqVAEConfig, key: jax.Array, coord_scale: float = 3.0):

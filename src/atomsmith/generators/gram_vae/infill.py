@@ -89,7 +89,7 @@ class InfillResult:
 
 def check_fixed(model: GramVAE, fixed: Any) -> np.ndarray:
     """Validate the held atoms ``[k, 3]`` Å; raises ``InvalidRequestError`` with the reason."""
-    from atomsmith.generators.gram_vae.model import InvalidRequestError
+    from atomsmith.generators.protocol import InvalidRequestError
 
     arr = np.asarray(fixed, np.float64)
     if arr.ndim == 1 and arr.size == 3:
@@ -225,7 +225,7 @@ def infill(model: GramVAE, fixed: Any, n_samples: int, key: jax.Array, config: I
     Raises:
       InvalidRequestError: k out of range, atoms outside r_cut, bad shapes.
     """
-    from atomsmith.generators.gram_vae.model import InvalidRequestError
+    from atomsmith.generators.protocol import InvalidRequestError
 
     fixed = check_fixed(model, fixed)
     if n_samples < 1:

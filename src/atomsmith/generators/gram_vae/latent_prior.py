@@ -12,8 +12,11 @@ from __future__ import annotations
 import dataclasses
 
 import distrax
+import jax
 import jax.numpy as jnp
 import numpy as np
+
+from atomsmith.generators.protocol import InvalidRequestError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,3 +89,23 @@ def _log_gauss(z: np.ndarray, means: np.ndarray, cov: np.ndarray) -> np.ndarray:
     logdet = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)
     d = z.shape[1]
     return (-0.5 * np.sum(sol ** 2, -1) - 0.5 * (logdet[:, None] + d * np.log(2 * np.pi))).T
+
+
+def prior(latent_dim: int, dtype=jnp.float32) -> distrax.MultivariateNormalDiag:
+    """p(z) = N(0, I_d), the prior of every VAE here."""
+    return distrax.MultivariateNormalDiag(jnp.zeros((latent_dim,), dtype), jnp.ones((latent_dim,), dtype))
+
+
+def draw_latents(key: jax.Array, n: int, latent_dim: int, mixture: LatentMixture | None, temperature: float = 1.0,
+                 source: str = "auto") -> np.ndarray:
+    """``[n, latent_dim]`` latent draws: from ``mixture`` (``source="mixture"``, or ``"auto"`` when one is given) or
+    from the prior N(0, I) (``"prior"``); spreads scaled by ``temperature``. Shared by both environment VAEs."""
+    if n < 1:
+        raise InvalidRequestError(f"number of samples must be >= 1, got {n}")
+    if source not in ("auto", "prior", "mixture"):
+        raise InvalidRequestError(f"source must be auto, prior or mixture, got {source!r}")
+    if source == "mixture" and mixture is None:
+        raise InvalidRequestError("this model has no fitted latent mixture (see with_latent_mixture)")
+    if source != "prior" and mixture is not None:
+        return np.asarray(mixture.distribution(temperature).sample(seed=key, sample_shape=(n,)), np.float64)
+    return np.asarray(prior(latent_dim).sample(seed=key, sample_shape=(n,))) * temperature

@@ -21,18 +21,15 @@ import numpy as np
 
 from atomsmith.generators import environment_ops as ops
 from atomsmith.generators.gram_vae.config import GramVAEConfig
-from atomsmith.generators.gram_vae.latent_prior import LatentMixture, fit_mixture
-from atomsmith.generators.gram_vae.network import GramVAENetwork, init_params, prior
+from atomsmith.generators.gram_vae.latent_prior import LatentMixture, draw_latents, fit_mixture
+from atomsmith.generators.protocol import InvalidRequestError  # noqa: F401  (re-exported: part of this API)
+from atomsmith.generators.gram_vae.network import GramVAENetwork, init_params
 from atomsmith.generators.gram_vae.representation import GramNormalizer, canonical_mirror, gram_matrix, \
     gram_to_coordinates
 from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
 
 CHECKPOINT_KIND = "gram-vae"
-
-
-class InvalidRequestError(ValueError):
-    """A request the model cannot serve (wrong environment size, k out of range, ...)."""
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -193,16 +190,7 @@ class GramVAE:
                        ) -> np.ndarray:
         """``[n, d]`` latent draws (distrax): from the fitted latent mixture (``source="mixture"``, or ``"auto"``
         when one is fitted) or from the prior N(0, I) (``"prior"``); spreads scaled by ``temperature``."""
-        if n < 1:
-            raise InvalidRequestError(f"number of samples must be >= 1, got {n}")
-        if source not in ("auto", "prior", "mixture"):
-            raise InvalidRequestError(f"source must be auto, prior or mixture, got {source!r}")
-        if source == "mixture" and self.latent_mixture is None:
-            raise InvalidRequestError("this model has no fitted latent mixture (see with_latent_mixture)")
-        if source != "prior" and self.latent_mixture is not None:
-            dist = self.latent_mixture.distribution(temperature)
-            return np.asarray(dist.sample(seed=key, sample_shape=(n,)), np.float64)
-        return np.asarray(prior(self.latent_dim).sample(seed=key, sample_shape=(n,))) * temperature
+        return draw_latents(key, n, self.latent_dim, self.latent_mixture, temperature, source)
 
     def sample_environments(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
                             ) -> np.ndarray:

@@ -24,6 +24,7 @@ from atomsmith.generators.gram_vae.config import GramVAEConfig
 from atomsmith.generators.environment_graph import cluster_graph  # noqa: F401  (re-exported)
 from atomsmith.nn.encoder import Encoder, EncoderConfig
 from atomsmith.generators.gram_vae.representation import GramNormalizer, gram_matrix, n_features
+from atomsmith.generators.gram_vae.latent_prior import prior  # noqa: F401  (re-exported)
 
 _ACT = {"tanh": jnp.tanh, "silu": jax.nn.silu, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
 
@@ -87,11 +88,6 @@ class GramVAENetwork(nn.Module):
 def posterior(mean: jax.Array, log_std: jax.Array) -> distrax.MultivariateNormalDiag:
     """q(z|G): a diagonal Gaussian ``[B, d]``."""
     return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
-
-
-def prior(latent_dim: int, dtype=jnp.float32) -> distrax.MultivariateNormalDiag:
-    """p(z) = N(0, I_d)."""
-    return distrax.MultivariateNormalDiag(jnp.zeros((latent_dim,), dtype), jnp.ones((latent_dim,), dtype))
 
 
 def decoded_features(config: GramVAEConfig, normalizer: GramNormalizer, decoded: jax.Array) -> jax.Array:
