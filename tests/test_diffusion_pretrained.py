@@ -50,3 +50,16 @@ def test_every_shipped_model_loads_by_name():
         else:
             assert model.metadata.get("how_trained"), name
         assert pretrained.path_of(name).stat().st_size < 5_000_000, name
+
+
+def test_load_model_with_kinds_rejects_other_kinds():
+    """``kinds`` is the one check behind resolve_gram_vae / resolve_eq_vae and the CLI's environment-VAE loader."""
+    from atomsmith.generators.gram_vae.model import resolve_gram_vae
+
+    with pytest.raises(pretrained.WrongModelKindError, match="'diffusion' model; this needs a 'gram-vae'"):
+        pretrained.load_model("perov-5", kinds=("gram-vae",))
+    with pytest.raises(ValueError, match="gram-vae"):
+        resolve_gram_vae("perov-5")
+    with pytest.raises(pretrained.UnknownModelError):
+        resolve_gram_vae("no-such-model")
+    assert resolve_gram_vae("gram-vae").metadata["how_trained"]

@@ -39,18 +39,12 @@ def load_environment(path: Path, centre: int, n_neighbors: int, r_cut: float, wh
 def load_environment_vae(name: str):
     """A :class:`GramVAE` or :class:`EqVAE` from a shipped name or a checkpoint path (by the checkpoint's kind);
     ``typer.BadParameter`` otherwise."""
-    from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_KIND, resolve_eq_vae
-    from atomsmith.generators.gram_vae.model import resolve_gram_vae
-    from atomsmith.training import checkpoint as ckpt
+    from atomsmith import pretrained
+    from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_KIND
+    from atomsmith.generators.gram_vae.model import CHECKPOINT_KIND as GRAM_KIND
 
     try:
-        path = Path(name)
-        if not path.is_file():
-            from atomsmith import pretrained
-
-            path = pretrained.path_of(name)
-        kind = ckpt.read_header(path).get("kind")
-        return resolve_eq_vae(path) if kind == EQ_KIND else resolve_gram_vae(path)
+        return pretrained.load_model(name, kinds=(GRAM_KIND, EQ_KIND))
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,10 @@ _HERE = Path(__file__).resolve().parent
 
 class UnknownModelError(ValueError):
     """A model name that is neither registered nor an existing checkpoint file."""
+
+
+class WrongModelKindError(ValueError):
+    """A model that exists but is of another kind than the caller needs (e.g. a diffusion model for infilling)."""
 
 
 @cache
@@ -65,11 +69,13 @@ def _loaders() -> dict[str, Callable[[Path], Any]]:
             PREDICTOR_KIND: lambda path: load_predictor(path)[0]}
 
 
-def load_model(name_or_path: str | os.PathLike) -> Any:
+def load_model(name_or_path: str | os.PathLike, kinds: Collection[str] | None = None) -> Any:
     """A model from a registered name (e.g. ``"perov-5"``) or a checkpoint path.
 
-    Raises :class:`UnknownModelError` (listing the available names) for anything else, and the checkpoint
-    errors of :mod:`atomsmith.training.checkpoint` for damaged or foreign files.
+    ``kinds`` restricts the accepted checkpoint kinds (e.g. ``("gram-vae",)``); another kind raises
+    :class:`WrongModelKindError`. Raises :class:`UnknownModelError` (listing the available names) for a name that is
+    neither registered nor a file, and the checkpoint errors of :mod:`atomsmith.training.checkpoint` for damaged or
+    foreign files.
     """
     name = str(name_or_path)
     if name in _registry():
@@ -80,6 +86,10 @@ def load_model(name_or_path: str | os.PathLike) -> Any:
         raise UnknownModelError(
             f"unknown model {name!r}: not a shipped model and no such file; available: {', '.join(available())}")
     kind = ckpt.read_header(path)["kind"]
+    if kinds is not None and kind not in kinds:
+        shipped = [n for n in available() if info(n)["kind"] in kinds]
+        raise WrongModelKindError(f"{name} is a {kind!r} model; this needs a {' or '.join(map(repr, kinds))} model"
+                                  + (f" (e.g. the shipped {', '.join(map(repr, shipped))})" if shipped else ""))
     loaders = _loaders()
     if kind not in loaders:
         raise ckpt.CheckpointMismatchError(

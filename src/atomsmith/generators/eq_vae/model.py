@@ -259,17 +259,6 @@ def resolve_eq_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> EqVAE:
       ValueError: neither an existing file nor a registered name, or a registered model of another kind.
       atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
     """
-    text = str(name_or_path)
-    path = Path(text)
-    if not path.is_file():
-        from atomsmith import pretrained
+    from atomsmith import pretrained
 
-        try:
-            path = pretrained.path_of(text)
-        except ValueError as exc:  # UnknownModelError
-            raise ValueError(f"{exc}") from None
-    kind = ckpt.read_header(path).get("kind")
-    if kind != CHECKPOINT_KIND:
-        raise ValueError(f"{text} is a {kind!r} model; this needs an {CHECKPOINT_KIND!r} model "
-                         f"(e.g. the shipped {SHIPPED_NAME!r})")
-    return EqVAE.load(path)
+    return pretrained.load_model(name_or_path, kinds=(CHECKPOINT_KIND,))

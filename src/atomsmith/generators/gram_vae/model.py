@@ -235,19 +235,6 @@ def resolve_gram_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> GramVAE:
       ValueError: neither an existing file nor a registered name, or a registered model of another kind.
       atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
     """
-    text = str(name_or_path)
-    path = Path(text)
-    if not path.is_file():
-        try:
-            from atomsmith import pretrained
-        except ImportError:  # pragma: no cover - the registry is part of the package
-            raise ValueError(f"no checkpoint file {text!r} and no pretrained registry") from None
-        try:
-            path = pretrained.path_of(text)
-        except ValueError as exc:  # UnknownModelError
-            raise ValueError(f"{exc}") from None
-    kind = ckpt.read_header(path).get("kind")
-    if kind != CHECKPOINT_KIND:
-        raise ValueError(f"{text} is a {kind!r} model; this command needs a {CHECKPOINT_KIND!r} model "
-                         f"(e.g. the shipped {SHIPPED_NAME!r})")
-    return GramVAE.load(path)
+    from atomsmith import pretrained
+
+    return pretrained.load_model(name_or_path, kinds=(CHECKPOINT_KIND,))
