@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import math
 import os
 import platform
 import shlex
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import jax
 
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
-    from atomsmith.metrics.evaluate import evaluate
+    from atomsmith.metrics.evaluate import evaluate, json_safe
     from atomsmith.pretrained import load_model
     from atomsmith.structures import io
 
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t1 = time.perf_counter()
         metrics = evaluate(samples_path, "carbon_24_unique:test", train="carbon_24_unique:train",
                            n_workers=args.workers, progress=sys.stderr.isatty())
-        metrics = _clean({"samples": f"experiments/diffusion/{samples_path.name}", "reference": "carbon_24_unique:test",
+        metrics = json_safe({"samples": f"experiments/diffusion/{samples_path.name}", "reference": "carbon_24_unique:test",
                           **metrics})
         record["evaluate_seconds"] = round(time.perf_counter() - t1, 1)
         record["evaluate_command"] = (f"atomsmith evaluate experiments/diffusion/{samples_path.name} --reference "
@@ -97,17 +96,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         record["metrics"] = metrics
     return record
 
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 if __name__ == "__main__":

@@ -128,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from atomsmith.generators.diffusion.data import load_split_cached
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
+    from atomsmith.metrics.evaluate import json_safe
     from atomsmith.structures import io
 
     steps = args.steps or DEFAULT_STEPS
@@ -195,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             io.write(args.out_dir / f"{stem}.extxyz.gz", preds, overwrite=True)
             io.write(args.out_dir / f"csp_perov5_gt_n{n}{args.tag}.extxyz.gz", gts, overwrite=True)
         with io.atomic_write(args.out_dir / f"{stem}.json", overwrite=True) as handle:
-            json.dump(_clean(out), handle, indent=2)
+            json.dump(json_safe(out), handle, indent=2)
             handle.write("\n")
         print(f"k={k}: match rate {out['match_rate_pct']:.2f} % (+- {out['match_rate_stderr_pct'] or 0:.2f}), "
               f"RMSE {out['rms_dist']}, valid {out['valid_pct']:.1f} %, sampling {sample_s:.0f} s "
@@ -203,17 +204,6 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results[k] = out
     return results
 
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 if __name__ == "__main__":

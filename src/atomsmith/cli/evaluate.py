@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,6 @@ _ROWS = [
     ("samples_per_target", "samples per structure", "int"),
 ]
 
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _format(value: Any, kind: str) -> str:
@@ -114,7 +101,7 @@ def evaluate_command(
     """CDVAE benchmark metrics (validity, COV-R/P, Wasserstein distances, uniqueness, novelty, CSP match rate)."""
     from rich.console import Console
 
-    from atomsmith.metrics.evaluate import TASKS, evaluate
+    from atomsmith.metrics.evaluate import TASKS, evaluate, json_safe
     from atomsmith.structures.io import atomic_write
 
     console = Console(stderr=True)
@@ -134,7 +121,7 @@ def evaluate_command(
     except _user_errors() as exc:
         console.print(f"[red]error: {exc}[/red]")
         raise typer.Exit(1) from exc
-    result = _clean({"samples": str(samples), "reference": reference, **result})
+    result = json_safe({"samples": str(samples), "reference": reference, **result})
     Console().print(metrics_table(result, title=f"{samples.name} vs {reference} ({task})"))
     console.print(f"total time {result['timing_s']['total']:.1f} s")
     if out is not None:

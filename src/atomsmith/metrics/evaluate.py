@@ -39,6 +39,7 @@ uniqueness / novelty (not CDVAE metrics) use pymatgen's default matcher.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -270,3 +271,16 @@ def evaluate(samples: Sequence[Sample] | str | os.PathLike, reference: Sequence[
     timing["total"] = time.perf_counter() - t0
     result["timing_s"] = timing
     return result
+
+
+def json_safe(value: Any) -> Any:
+    """A metrics result made JSON-safe (recursively): NaN/inf -> None, numpy scalars -> Python scalars."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
