@@ -30,6 +30,7 @@ import optax
 from atomsmith.generators import environment_ops as ops
 from atomsmith.generators.eq_vae.network import EqVAENetwork, species_index
 from atomsmith.generators.gram_vae.infill import InfillConfig, InfillResult, check_fixed
+from atomsmith.generators.gram_vae.latent_prior import neg_log_prior_fn
 from atomsmith.generators.protocol import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -58,15 +59,7 @@ def _optimiser(model: EqVAE, k: int, steps: int, learning_rate: float, prior_wei
     """Jitted ``(params, z [C, d], slots [C, k], fixed [C, k, 3], species [C, k]) -> (z, objective [C])``."""
     net = EqVAENetwork(model.config, model.coord_scale)
     tx = optax.adam(learning_rate)
-    if model.latent_mixture is not None:
-        mixture = model.latent_mixture.distribution()
-        log_norm = float(mixture.log_prob(jnp.asarray(model.latent_mixture.means[:1], jnp.float32))[0])
-
-        def neg_log_prior(z):  # shifted so that it is ~0 at the main mode, like |z|^2 / 2 at 0
-            return log_norm - mixture.log_prob(z)
-    else:
-        def neg_log_prior(z):
-            return 0.5 * jnp.sum(z ** 2, axis=-1)
+    neg_log_prior = neg_log_prior_fn(model.latent_mixture)
 
     def objective(z, params, slots, fixed, species):
         coords, _, logits = net.apply({"params": params}, z, method=EqVAENetwork.decode)

@@ -34,6 +34,7 @@ import optax
 
 from atomsmith.generators import environment_ops as ops
 from atomsmith.generators.gram_vae.network import GramVAENetwork
+from atomsmith.generators.gram_vae.latent_prior import neg_log_prior_fn
 
 if TYPE_CHECKING:
     from atomsmith.generators.gram_vae.model import GramVAE
@@ -125,15 +126,7 @@ def _optimiser(model: GramVAE, k: int, steps: int, learning_rate: float, prior_w
     eye = jnp.eye(k, dtype=bool)
     iu = np.triu_indices(k)
     tx = optax.adam(learning_rate)
-    if model.latent_mixture is not None:
-        mixture = model.latent_mixture.distribution()
-        log_norm = float(mixture.log_prob(jnp.asarray(model.latent_mixture.means[:1], jnp.float32))[0])
-
-        def neg_log_prior(z):  # shifted so that it is ~0 at the main mode, like |z|^2 / 2 at 0
-            return log_norm - mixture.log_prob(z)
-    else:
-        def neg_log_prior(z):
-            return 0.5 * jnp.sum(z ** 2, axis=-1)
+    neg_log_prior = neg_log_prior_fn(model.latent_mixture)
 
     def decoded_gram(params, z):
         raw = net.apply({"params": params}, z, method=GramVAENetwork.decode)

@@ -109,3 +109,14 @@ def draw_latents(key: jax.Array, n: int, latent_dim: int, mixture: LatentMixture
     if source != "prior" and mixture is not None:
         return np.asarray(mixture.distribution(temperature).sample(seed=key, sample_shape=(n,)), np.float64)
     return np.asarray(prior(latent_dim).sample(seed=key, sample_shape=(n,))) * temperature
+
+
+def neg_log_prior_fn(mixture: LatentMixture | None):
+    """``z [..., d] -> [...]``: the latent prior's negative log density for latent optimisation (infilling,
+    refinement) of either VAE. With a fitted ``mixture`` it is shifted to ~0 at the main mode, like the N(0, I)
+    case ``|z|^2 / 2`` at 0."""
+    if mixture is None:
+        return lambda z: 0.5 * jnp.sum(z ** 2, axis=-1)
+    dist = mixture.distribution()
+    log_norm = float(dist.log_prob(jnp.asarray(mixture.means[:1], jnp.float32))[0])
+    return lambda z: log_norm - dist.log_prob(z)
