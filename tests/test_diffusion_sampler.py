@@ -10,6 +10,7 @@ import pytest
 from atomsmith.generators import Generator
 from atomsmith.generators.diffusion import DiffusionConfig, DiffusionModel
 from atomsmith.generators.diffusion.samplers import time_grid
+from atomsmith.generators.protocol import InvalidRequestError
 from atomsmith.generators.diffusion.training import init_params
 from atomsmith.structures.crystal import Crystal
 
@@ -21,14 +22,15 @@ def model():
 
 
 def test_time_grid_covers_one_to_zero():
-    t, s, corr, active = time_grid(7, 4, "pc")
+    t, s, corr, jump, active = time_grid(7, 4, "pc")
     assert t.shape == (4, 4)  # 14 sub-steps padded to 16
-    t, s, corr, active = (np.asarray(x).reshape(-1) for x in (t, s, corr, active))
+    t, s, corr, jump, active = (np.asarray(x).reshape(-1) for x in (t, s, corr, jump, active))
+    assert not jump.any()
     assert active.sum() == 14 and corr[:14].sum() == 7
     assert t[0] == 1.0 and s[13] == 0.0
     np.testing.assert_allclose(t[1:14:2], t[0:14:2])  # corrector at t, then predictor from the same t
     np.testing.assert_allclose(s[1:12:2], t[2:14:2])  # ... to s, where the next step starts
-    t, s, corr, active = (np.asarray(x).reshape(-1) for x in time_grid(5, 5, "ode"))
+    t, s, corr, jump, active = (np.asarray(x).reshape(-1) for x in time_grid(5, 5, "ode"))
     assert not corr.any() and active.all()
     np.testing.assert_allclose(s[:-1], t[1:])
     with pytest.raises(ValueError):
@@ -84,7 +86,7 @@ def test_clear_errors(model):
         model.sample(key, 2, conditions={"band_gap": 1.0}, steps=1)
     with pytest.raises(ValueError, match="sampler"):
         model.sample(key, 2, steps=1, method="euler")
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(InvalidRequestError, match="objectives"):
         model.sample(key, 2, steps=1, guidance=[object()])
 
 

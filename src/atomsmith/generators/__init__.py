@@ -1,5 +1,5 @@
 """Generative models. Each implements :class:`Generator` (``sample(key, n, ...) -> list[Crystal]``)."""
 
-from atomsmith.generators.protocol import Generator
+from atomsmith.generators.protocol import FixedAtoms, Generator, InvalidRequestError
 
 __all__ = ["Generator"]

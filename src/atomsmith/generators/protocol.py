@@ -5,6 +5,8 @@ The CLI, notebooks and experiments talk to this protocol, never to model interna
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,3 +38,35 @@ class Generator(Protocol):
     def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
                guidance: Sequence[Any] | None = None, fixed: Any = None) -> list[Crystal]:
         ...
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedAtoms:
+    """Infilling request for crystal generators: hold the atoms (and by default the cell) of ``crystal`` and
+    generate ``n_free`` more atoms in it.
+
+    Attributes:
+      crystal: the partial structure; its lattice (Å) and atoms (fractional coordinates, atomic numbers) are held.
+      n_free: number of atoms to generate (>= 1).
+      free_species: atomic numbers of the generated atoms (``n_free`` of them), or ``None`` to generate them too.
+      hold_lattice: keep ``crystal.lattice`` (True) or generate the cell as well (held fractional coordinates).
+    """
+
+    crystal: Crystal
+    n_free: int
+    free_species: tuple[int, ...] | None = None
+    hold_lattice: bool = True
+
+    def __post_init__(self) -> None:
+        if int(self.n_free) < 1:
+            raise InvalidRequestError(f"n_free must be >= 1, got {self.n_free}")
+        if self.free_species is not None:
+            object.__setattr__(self, "free_species", tuple(int(z) for z in self.free_species))
+            if len(self.free_species) != int(self.n_free):
+                raise InvalidRequestError(f"free_species lists {len(self.free_species)} atoms for n_free = "
+                                          f"{self.n_free}")
+
+    @property
+    def n_atoms(self) -> int:
+        """Atoms of the completed cell."""
+        return self.crystal.n_atoms + int(self.n_free)

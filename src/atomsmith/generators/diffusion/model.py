@@ -11,8 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from atomsmith.generators.diffusion.conditioning import Guide, Infill, guidance_spec, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.samplers import SamplerState, make_chunk_runner, prior, time_grid
+from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
+from atomsmith.guidance.base import WeightedSum
 from atomsmith.graphs.batching import bucket_size
 from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
@@ -60,9 +63,11 @@ class DiffusionModel:
 
     # ------------------------------------------------------------------ sampling
     def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
-               guidance: Sequence[Any] | None = None, fixed: Any = None, steps: int = DEFAULT_STEPS,
-               method: str = "pc", step_lr: float = 1e-5, batch_size: int = DEFAULT_BATCH,
-               progress: bool = False, stats: dict | None = None) -> list[Crystal]:
+               guidance: Any = None, fixed: FixedAtoms | Sequence[FixedAtoms] | None = None,
+               steps: int = DEFAULT_STEPS, method: str = "pc", step_lr: float = 1e-5,
+               batch_size: int = DEFAULT_BATCH, guidance_scale: float = 1.0,
+               guidance_weights: tuple[float, float, float] = (1.0, 1.0, 1.0), guidance_cutoff: float | None = None,
+               resample: int = 0, progress: bool = False, stats: dict | None = None) -> list[Crystal]:
         """Draw ``n`` crystals.
 
         Args:
@@ -70,37 +75,57 @@ class DiffusionModel:
           conditions: ``{"composition": Z}`` for structure prediction: ``Z`` is one sequence of atomic numbers
             (used for all ``n``) or a list of ``n`` of them. ``{"n_atoms": k}`` fixes the number of atoms.
             Otherwise the number of atoms is drawn from the training distribution.
+          guidance: a shared guidance objective (or a sequence of them, summed), e.g.
+            ``PropertyTarget(predictor, 0.5, scale=0.1)``; gradient guidance on the denoised estimate
+            (:mod:`~atomsmith.generators.diffusion.conditioning`) with strength ``guidance_scale`` (scalar, or one
+            value per structure) and per-part ``guidance_weights`` (coordinates, lattice, species). The objective's
+            graph uses ``guidance_cutoff`` (default: the largest predictor cutoff found in the objective, else the
+            model's cutoff). Each crystal's ``properties["guidance_objective"]`` is the objective at its last
+            denoised estimate.
+          fixed: infilling: one :class:`~atomsmith.generators.protocol.FixedAtoms` for all ``n`` structures or a
+            list of ``n``; held atoms come first in each output (site property ``fixed`` = 1). Not combinable with
+            ``conditions``.
           steps: reverse steps (default :data:`DEFAULT_STEPS`).
           method: ``"pc"`` (predictor-corrector) or ``"ode"`` (probability flow).
+          resample: RePaint resampling: each step is repeated this many extra times (infilling; costs ``1 + r``x).
           stats: if a dict is given it receives ``seconds``, ``structures_per_s`` and ``overflow`` (cells whose
             neighbour list overflowed at some step).
         """
-        if guidance:
-            raise NotImplementedError("guidance is not supported by the diffusion model yet")
-        if fixed is not None:
-            raise NotImplementedError("infilling (fixed=) is not supported by the diffusion model yet")
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         conditions = dict(conditions or {})
         unknown = set(conditions) - {"composition", "n_atoms"}
         if unknown:
             raise ValueError(f"unknown conditions {sorted(unknown)}; this model accepts 'composition', 'n_atoms'")
+        if fixed is not None and conditions:
+            raise InvalidRequestError("infilling (fixed=) sets the atoms itself; do not also pass conditions")
+        guide = self._guide(guidance, guidance_scale, guidance_weights, guidance_cutoff, n)
         key_n, key_s = jax.random.split(key)
-        compositions = self._compositions(conditions, n, key_n)
-        # group cells by atom count; each group is sampled in fixed-shape batches
-        groups: dict[int, list[int]] = {}
+        fixed_list = self._fixed_list(fixed, n)
+        if fixed_list is not None:
+            compositions = [tuple(int(z) for z in f.crystal.numbers) + (f.free_species or (0,) * f.n_free)
+                            for f in fixed_list]
+            for f in fixed_list:
+                for z in f.crystal.numbers:
+                    self._index(z)
+                for z in f.free_species or ():
+                    self._index(z)
+        else:
+            compositions = self._compositions(conditions, n, key_n)
+        # group cells by (atom count, species given); each group is sampled in fixed-shape batches
+        groups: dict[tuple[int, bool], list[int]] = {}
         for i, comp in enumerate(compositions):
-            groups.setdefault(len(comp), []).append(i)
+            given = "composition" in conditions or (fixed_list is not None and fixed_list[i].free_species is not None)
+            groups.setdefault((len(comp), given), []).append(i)
         out: list[Crystal | None] = [None] * n
         overflow = 0
         t0 = time.perf_counter()
-        bar = _SampleProgress(n, steps, enabled=progress)
-        csp = "composition" in conditions
+        bar = _SampleProgress(n, steps * (resample + 1), enabled=progress)
         per = 2 if method == "pc" else 1
-        t_grid, s_grid, corr, active = time_grid(steps, min(CHUNK, per * steps), method)
+        grid = time_grid(steps, min(CHUNK, per * steps * (resample + 1)), method, resample)
         run = self._runner(method, step_lr)
         done = 0
-        for n_atoms, members in sorted(groups.items()):
+        for (n_atoms, csp), members in sorted(groups.items()):
             for start in range(0, len(members), batch_size):
                 idx = members[start:start + batch_size]
                 b = min(batch_size, bucket_size(len(idx), minimum=4))
@@ -112,15 +137,24 @@ class DiffusionModel:
                     for row, i in enumerate(idx):
                         onehot[row, np.arange(n_atoms), [self._index(z) for z in compositions[i]]] = 1.0
                     species = jnp.asarray(onehot)
+                infill = self._infill(fixed_list, idx, b, n_atoms)
                 state = prior(k_prior, self.config, b, n_atoms, species)
-                keys = jax.random.split(k_steps, t_grid.size).reshape(*t_grid.shape, -1)
-                for c in range(t_grid.shape[0]):
-                    state = run(self.params, state, t_grid[c], s_grid[c], corr[c], active[c], keys[c], atom_mask,
-                                jnp.asarray(csp))
+                if fixed_list is not None:  # held parts start from their t = 1 forward draw too
+                    key_s, k_held = jax.random.split(key_s)
+                    sched = self.config.schedules
+                    frac, z, sp = replace_held(infill, state.frac, state.z, state.species, sched.sigma(1.0),
+                                               sched.alpha_bar(1.0), k_held)
+                    state = state._replace(frac=frac, z=z, species=sp if not csp else state.species)
+                guide_b = None if guide is None else guide.replace(scale=_rows(guide.scale, idx, b))
+                keys = jax.random.split(k_steps, grid.t.size).reshape(*grid.t.shape, -1)
+                for c in range(grid.t.shape[0]):
+                    state, values = run(self.params, state, grid.chunk(c), keys[c], atom_mask, jnp.asarray(csp),
+                                        guide_b, infill)
                     jax.block_until_ready(state.frac)
-                    bar.update(done, len(idx), int(jnp.sum(active[:c + 1])) / per)
+                    bar.update(done, len(idx), int(jnp.sum(grid.active[:c + 1])) / per)
                 done += len(idx)
-                crystals, n_over = self._to_crystals(state, len(idx), compositions, idx, csp)
+                crystals, n_over = self._to_crystals(state, len(idx), compositions, idx, csp, infill, fixed_list,
+                                                     values if guide is not None else None)
                 overflow += n_over
                 for i, crystal in zip(idx, crystals):
                     out[i] = crystal
@@ -129,6 +163,56 @@ class DiffusionModel:
         if stats is not None:
             stats.update(seconds=seconds, structures_per_s=n / max(seconds, 1e-9), overflow=overflow)
         return [c for c in out if c is not None]
+
+    def _guide(self, guidance: Any, scale: Any, weights: Sequence[float], cutoff: float | None, n: int
+               ) -> Guide | None:
+        if guidance is None or (isinstance(guidance, Sequence) and not guidance):
+            return None
+        terms = list(guidance) if isinstance(guidance, Sequence) else [guidance]
+        for term in terms:
+            if not callable(term):
+                raise InvalidRequestError(f"guidance must be shared objectives (callables), got {type(term).__name__}")
+        objective = terms[0] if len(terms) == 1 else WeightedSum.of(*((1.0, t) for t in terms))
+        scale = np.asarray(scale, np.float32)
+        if scale.ndim not in (0, 1) or (scale.ndim == 1 and len(scale) != n):
+            raise InvalidRequestError(f"guidance_scale must be a number or one value per structure ({n})")
+        if len(tuple(weights)) != 3:
+            raise InvalidRequestError("guidance_weights needs three numbers (coordinates, lattice, species)")
+        rc = float(cutoff) if cutoff is not None else objective_cutoff(objective, self.config.encoder.cutoff)
+        spec = guidance_spec(rc, self.config.encoder.cutoff, self.config.max_edges_per_cell, self.config.n_images)
+        return Guide(objective=objective, scale=jnp.asarray(scale), weights=jnp.asarray(weights, jnp.float32),
+                     elements=jnp.asarray(self.config.elements, jnp.int32), spec=spec)
+
+    def _fixed_list(self, fixed: Any, n: int) -> list[FixedAtoms] | None:
+        if fixed is None:
+            return None
+        items = [fixed] * n if isinstance(fixed, FixedAtoms) else list(fixed)
+        if len(items) != n:
+            raise InvalidRequestError(f"got {len(items)} FixedAtoms for n={n} structures")
+        for f in items:
+            if not isinstance(f, FixedAtoms):
+                raise InvalidRequestError(f"fixed= takes FixedAtoms, got {type(f).__name__}")
+        return items
+
+    def _infill(self, fixed_list: list[FixedAtoms] | None, idx: Sequence[int], b: int, n_atoms: int) -> Infill:
+        k = self.config.n_species
+        if fixed_list is None:
+            return Infill.none(b, n_atoms, k)
+        frac = np.zeros((b, n_atoms, 3), np.float32)
+        species = np.zeros((b, n_atoms, k), np.float32)
+        mask = np.zeros((b, n_atoms), bool)
+        lattices = np.tile(np.eye(3, dtype=np.float32) * 4.0, (b, 1, 1))
+        hold = np.zeros((b,), bool)
+        for row, i in enumerate(idx):
+            f = fixed_list[i]
+            m = f.crystal.n_atoms
+            frac[row, :m] = f.crystal.frac_coords % 1.0
+            species[row, np.arange(m), [self._index(z) for z in f.crystal.numbers]] = 1.0
+            mask[row, :m] = True
+            lattices[row] = f.crystal.lattice
+            hold[row] = f.hold_lattice
+        z = self.config.lattice.encode(jnp.asarray(lattices))
+        return Infill(jnp.asarray(frac), jnp.asarray(species), jnp.asarray(mask), z, jnp.asarray(hold))
 
     def _runner(self, method: str, step_lr: float) -> Callable:
         key = (method, float(step_lr))
@@ -170,18 +254,46 @@ class DiffusionModel:
         draws = np.random.default_rng(seed).choice(sizes, size=n, p=weights / weights.sum())
         return [(0,) * int(k) for k in draws]
 
-    def _to_crystals(self, state: SamplerState, n_real: int, compositions, idx, csp: bool
-                     ) -> tuple[list[Crystal], int]:
-        lattices = np.asarray(self.config.lattice.decode(state.z), np.float64)
-        frac = np.asarray(state.frac, np.float64) % 1.0
+    def _to_crystals(self, state: SamplerState, n_real: int, compositions, idx, csp: bool, infill: Infill,
+                     fixed_list: list[FixedAtoms] | None, values: jax.Array | None) -> tuple[list[Crystal], int]:
+        z = jnp.where(infill.hold_lattice[:, None], infill.z, state.z)
+        lattices = np.asarray(self.config.lattice.decode(z), np.float64)
+        held = np.asarray(infill.mask)
+        frac = np.where(held[..., None], np.asarray(infill.frac, np.float64), np.asarray(state.frac, np.float64))
+        frac = frac % 1.0
         elements = np.asarray(self.config.elements)
         species = elements[np.asarray(jnp.argmax(state.species, axis=-1))]
         overflow = np.asarray(state.overflow)
         out = []
         for row in range(n_real):
-            numbers = np.asarray(compositions[idx[row]]) if csp else species[row]
-            out.append(Crystal(lattices[row], frac[row], numbers))
+            i = idx[row]
+            if csp:
+                numbers = np.asarray(compositions[i])
+            elif fixed_list is not None:
+                m = fixed_list[i].crystal.n_atoms
+                numbers = np.concatenate([np.asarray(compositions[i][:m]), species[row, m:]])
+            else:
+                numbers = species[row]
+            props = {} if values is None else {"guidance_objective": float(values[row])}
+            sites = {} if fixed_list is None else {"fixed": held[row].astype(int)}
+            out.append(Crystal(lattices[row], frac[row], numbers, properties=props, site_properties=sites))
         return out, int(overflow[:n_real].sum())
+
+
+def objective_cutoff(objective: Any, default: float) -> float:
+    """Largest encoder cutoff (Å) of the predictors inside ``objective`` (a term or a :class:`WeightedSum`)."""
+    terms = objective.terms if isinstance(objective, WeightedSum) else (objective,)
+    cutoffs = [float(t.predictor.config.encoder.cutoff) for t in terms
+               if getattr(getattr(t, "predictor", None), "config", None) is not None]
+    return max(cutoffs, default=float(default))
+
+
+def _rows(scale: jax.Array, idx: Sequence[int], b: int) -> jax.Array:
+    """Per-structure guidance scales of one batch (padding rows repeat the first)."""
+    if scale.ndim == 0:
+        return scale
+    rows = np.asarray(list(idx) + [idx[0]] * (b - len(idx)))
+    return scale[rows]
 
 
 class _SampleProgress:

@@ -13,6 +13,7 @@ Time grid: ``t_i = i / N`` for ``i = N .. 0``; each step goes from ``t`` to ``s 
   probability-flow ODE of the VP process discretised in (sqrt(1-ab)/sqrt(ab)) time.
 
 Structure prediction (``csp``): species are fixed to the given clean one-hot and the network's flag is on.
+Guidance and infilling hooks: :mod:`atomsmith.generators.diffusion.conditioning`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from atomsmith.generators.diffusion.conditioning import guided_outputs, renoise, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.network import ScoreNetwork
 from atomsmith.generators.diffusion.schedules import SigmaNorm
@@ -52,12 +54,16 @@ def prior(key: jax.Array, config: DiffusionConfig, n_cells: int, n_atoms: int,
 
 
 def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: float = 1e-5):
-    """Jitted ``run(params, state, t, s, corrector, active, keys, atom_mask, csp) -> state`` over a chunk of
+    """Jitted ``run(params, state, grid, keys, atom_mask, csp, guide, infill) -> (state, values)`` over a chunk of
     sub-steps, each with exactly one network evaluation (so the network is traced and compiled once).
 
-    ``t``, ``s``: ``[C]`` start and end times of each sub-step; ``corrector``: ``[C]`` bool (Langevin corrector
-    at ``t`` instead of a predictor step ``t -> s``); ``active``: ``[C]`` bool (inactive sub-steps are no-ops, so
-    every chunk has the same length); ``keys``: ``[C, 2]``; ``csp``: bool scalar.
+    ``grid``: a :class:`TimeGrid` row (each field ``[C]``): start and end times ``t``, ``s`` of each sub-step,
+    ``corrector`` (Langevin corrector at ``t`` instead of a predictor step ``t -> s``), ``renoise`` (after the
+    predictor, jump back to ``t`` by the forward kernel: RePaint resampling), ``active`` (inactive sub-steps are
+    no-ops, so every chunk has the same length); ``keys``: ``[C, 2]``; ``csp``: bool scalar.
+    ``guide``: a :class:`~atomsmith.generators.diffusion.conditioning.Guide` or ``None``; ``infill``: an
+    :class:`~atomsmith.generators.diffusion.conditioning.Infill` (held atoms; ``Infill.none`` for none).
+    ``values``: ``[B]`` guidance objective at the last active sub-step's denoised estimate (zeros without a guide).
     """
     if method not in SAMPLERS:
         raise ValueError(f"unknown sampler {method!r}; choose one of {SAMPLERS}")
@@ -77,16 +83,20 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
         var = beta * (1 - ab_s) / (1 - ab_t)
         return mean + jnp.sqrt(jnp.maximum(var, 0.0)) * noise
 
-    def step(params, st: SamplerState, t, s, corrector, key, atom_mask, csp):
+    def step(params, st: SamplerState, t, s, corrector, jump, key, atom_mask, csp, guide, infill):
         b = st.frac.shape[0]
         dtype = st.frac.dtype
         sig_t, sig_s = sched.sigma(t), sched.sigma(s)
         ab_t, ab_s = sched.alpha_bar(t), sched.alpha_bar(s)
-        k1, k2, k3 = jax.random.split(key, 3)
+        k1, k2, k3, k4, k5 = jax.random.split(key, 5)
         m = atom_mask[..., None].astype(dtype)
         coord, eps_l, eps_a, overflow = net.apply(params, st.frac, config.lattice.decode(st.z), st.species,
                                                   atom_mask, jnp.full((b,), t), jnp.full((b,), csp, dtype))
         sf = coord * jnp.sqrt(sigma_norm(sig_t))
+        values = jnp.zeros((b,), dtype)
+        if guide is not None:
+            sf, eps_l, eps_a, values = guided_outputs(guide, st.frac, st.z, st.species, sf, eps_l, eps_a, sig_t,
+                                                      ab_t, atom_mask, config.lattice.decode, csp)
         noise_f = jax.random.normal(k1, st.frac.shape)
         # corrector: Langevin on the coordinates at fixed t (DiffCSP step size)
         e = step_lr * (sig_t / sched.sigma_min) ** 2
@@ -100,45 +110,77 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
         z_p = vp_step(st.z, eps_l, ab_t, ab_s, jax.random.normal(k2, st.z.shape))
         species_p = vp_step(st.species, eps_a, ab_t, ab_s, jax.random.normal(k3, st.species.shape)) * m
         species_p = jnp.where(csp, st.species, species_p)
-        return SamplerState(jnp.where(corrector, frac_c, frac_p) % 1.0, jnp.where(corrector, st.z, z_p),
-                            jnp.where(corrector, st.species, species_p), st.overflow | overflow)
+        # RePaint jump back to t (only predictor sub-steps flagged `jump`)
+        fr, zr, ar = renoise(frac_p, z_p, species_p, sig_s, sig_t, ab_s, ab_t, atom_mask, k4)
+        ar = jnp.where(csp, st.species, ar)
+        frac_p, z_p, species_p = (jnp.where(jump, x, y) for x, y in ((fr, frac_p), (zr, z_p), (ar, species_p)))
+        frac = jnp.where(corrector, frac_c, frac_p) % 1.0
+        z = jnp.where(corrector, st.z, z_p)
+        species = jnp.where(corrector, st.species, species_p)
+        # held atoms back on their forward-process draw at the sub-step's end time
+        end = jnp.where(corrector | jump, t, s)
+        fh, zh, ah = replace_held(infill, frac, z, species, sched.sigma(end), sched.alpha_bar(end), k5)
+        species = jnp.where(csp, species, ah)
+        return SamplerState(fh, zh, species, st.overflow | overflow), values
 
     @jax.jit
-    def run(params, state: SamplerState, t, s, corrector, active, keys, atom_mask, csp):
-        def body(st, xs):
-            ti, si, ci, act, key = xs
-            new = step(params, st, ti, si, ci, key, atom_mask, csp)
-            return jax.tree_util.tree_map(lambda a, b: jnp.where(act, a, b), new, st), None
+    def run(params, state: SamplerState, grid: TimeGrid, keys, atom_mask, csp, guide, infill):
+        def body(carry, xs):
+            st, last = carry
+            ti, si, ci, ji, act, key = xs
+            new, values = step(params, st, ti, si, ci, ji, key, atom_mask, csp, guide, infill)
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(act, a, b), new, st)
+            return (new, jnp.where(act, values, last)), None
 
-        state, _ = jax.lax.scan(body, state, (t, s, corrector, active, keys))
-        return state
+        zeros = jnp.zeros((state.frac.shape[0],), state.frac.dtype)
+        (state, values), _ = jax.lax.scan(body, (state, zeros), (grid.t, grid.s, grid.corrector, grid.renoise,
+                                                                  grid.active, keys))
+        return state, values
 
     return run
 
 
-def time_grid(n_steps: int, chunk: int, method: str = "pc"
-              ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """``(t, s, corrector, active)``, each ``[n_chunks, chunk]``, over the sub-steps of ``n_steps`` steps 1 -> 0.
+class TimeGrid(NamedTuple):
+    """Sub-steps of a reverse run, each field ``[n_chunks, chunk]`` (see :func:`make_chunk_runner`)."""
 
-    ``"pc"`` has two sub-steps per step (corrector at t, then predictor t -> s); ``"ode"`` one. The tail is padded
-    with inactive sub-steps.
+    t: jax.Array
+    s: jax.Array
+    corrector: jax.Array
+    renoise: jax.Array
+    active: jax.Array
+
+    def chunk(self, c: int) -> TimeGrid:
+        return TimeGrid(*(x[c] for x in self))
+
+
+def time_grid(n_steps: int, chunk: int, method: str = "pc", resample: int = 0) -> TimeGrid:
+    """The sub-steps of ``n_steps`` steps from t = 1 to 0, cut into chunks of ``chunk`` (tail padded inactive).
+
+    ``"pc"`` has two sub-steps per step (corrector at t, then predictor t -> s); ``"ode"`` one. With
+    ``resample = r`` (infilling) each step is done ``r + 1`` times; the first ``r`` predictors jump back to t.
     """
     if n_steps < 1:
         raise ValueError(f"need at least one step, got {n_steps}")
     if method not in SAMPLERS:
         raise ValueError(f"unknown sampler {method!r}; choose one of {SAMPLERS}")
-    i = np.arange(n_steps)
+    if resample < 0:
+        raise ValueError(f"resample must be >= 0, got {resample}")
+    per = 2 if method == "pc" else 1
+    reps = resample + 1
+    i = np.repeat(np.arange(n_steps), per * reps)
     t = 1.0 - i / n_steps
     s = 1.0 - (i + 1) / n_steps
-    per = 2 if method == "pc" else 1
-    t, s = np.repeat(t, per), np.repeat(s, per)
-    corrector = np.tile([True, False], n_steps) if per == 2 else np.zeros(n_steps, bool)
-    n_sub = per * n_steps
+    one = np.array([True, False]) if per == 2 else np.array([False])  # corrector pattern of one repetition
+    corrector = np.tile(one, n_steps * reps)
+    jump_one = np.concatenate([np.repeat(np.arange(reps) < resample, per)])  # predictors of the first r repetitions
+    renoise = np.tile(jump_one, n_steps) & ~corrector
+    n_sub = len(t)
     total = -(-n_sub // chunk) * chunk
     pad = total - n_sub
     active = np.concatenate([np.ones(n_sub, bool), np.zeros(pad, bool)])
     t = np.concatenate([t, np.zeros(pad)]).astype(np.float32)
     s = np.concatenate([s, np.zeros(pad)]).astype(np.float32)
     corrector = np.concatenate([corrector, np.zeros(pad, bool)])
+    renoise = np.concatenate([renoise, np.zeros(pad, bool)])
     shape = (total // chunk, chunk)
-    return tuple(jnp.asarray(x.reshape(shape)) for x in (t, s, corrector, active))
+    return TimeGrid(*(jnp.asarray(x.reshape(shape)) for x in (t, s, corrector, renoise, active)))
