@@ -81,3 +81,46 @@ def test_clear_errors(tiny_checkpoint, tmp_path):
     result = _run("-n", 2, "--model", tiny_checkpoint, "--out", tmp_path / "POSCAR")
     assert result.exit_code != 0 and "one structure" in result.output
     assert not list(tmp_path.glob("x.*"))
+
+
+@pytest.fixture(scope="module")
+def tiny_predictor(tmp_path_factory):
+    from atomsmith.nn.encoder import EncoderConfig
+    from atomsmith.predictors.model import PredictorConfig, init_predictor
+
+    config = PredictorConfig.for_target("heat_ref", encoder=EncoderConfig.tiny(cutoff=4.0))
+    path = tmp_path_factory.mktemp("predictor") / "heat.ckpt"
+    init_predictor(config, jax.random.PRNGKey(1)).save(path)
+    return path
+
+
+def test_guided_sampling_with_targets_and_ranges(tiny_checkpoint, tiny_predictor, tmp_path):
+    out = tmp_path / "guided.extxyz"
+    result = _run("-n", 3, "--model", tiny_checkpoint, "--steps", 3, "--no-progress", "--out", out,
+                  "--target", "heat_ref=0.5", "--predictor", tiny_predictor, "--guidance-scale", 1.0)
+    assert result.exit_code == 0, result.output
+    crystals = io.read(out)
+    assert len(crystals) == 3 and all("guidance_objective" in c.properties for c in crystals)
+    assert "heat_ref" in result.output  # summary row with the guide's values
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--steps", 2, "--no-progress", "--out", tmp_path / "r.extxyz",
+                  "--range", "heat_ref=:0.7", "--predictor", tiny_predictor)
+    assert result.exit_code == 0, result.output
+
+
+def test_guidance_errors_list_the_available_properties(tiny_checkpoint, tiny_predictor, tmp_path):
+    out = tmp_path / "x.extxyz"
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--target", "band_gap=1.0",
+                  "--predictor", tiny_predictor)
+    assert result.exit_code != 0 and "band_gap" in result.output and "heat_ref" in result.output
+    result = _run("-n", 2, "--model", "carbon-24", "--out", out, "--target", "heat_ref=0.5")
+    text = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code != 0 and "available properties: none" in text
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--target", "heat_ref=low",
+                  "--predictor", tiny_predictor)
+    assert result.exit_code != 0 and "cannot parse" in result.output
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--range", "heat_ref=0.5",
+                  "--predictor", tiny_predictor)
+    assert result.exit_code != 0 and "LOW:HIGH" in result.output
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--predictor", tiny_predictor)
+    assert result.exit_code != 0
+    assert not out.exists()

@@ -84,10 +84,31 @@ def sample(
     composition: str = typer.Option(None, help="Structure prediction: fixed composition of every cell, "
                                                "e.g. SrTiO3 (only lattice and coordinates are generated)."),
     batch_size: int = typer.Option(256, min=1, help="Cells sampled together."),
+    target: list[str] = typer.Option(None, "--target", "-t",
+                                     help="Guide toward a property value, e.g. --target heat_ref=0.5 (repeatable: "
+                                          "several properties at once)."),
+    prop_range: list[str] = typer.Option(None, "--range", help="Guide into a property range, e.g. --range "
+                                                               "heat_ref=0.3:0.7 (an empty end is unbounded)."),
+    guidance_scale: float = typer.Option(10.0, min=0.0, help="Guidance strength w (0 = unguided; see "
+                                                             "atomsmith.generators.diffusion.conditioning)."),
+    property_scale: float = typer.Option(0.1, help="Tolerance of --target/--range in the property's units (eV): "
+                                                   "an error of this size costs 1."),
+    predictor: list[str] = typer.Option(None, "--predictor", help="Predictor(s) providing the guided properties "
+                                                                  "(shipped name or checkpoint; default: the shipped "
+                                                                  "predictors for the model's dataset)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
-    """Sample crystals from a generative model and write them atomically."""
+    """Sample crystals from a generative model and write them atomically.
+
+    Examples:
+
+      atomsmith sample -n 100 --out samples.extxyz
+
+      atomsmith sample -n 50 --target heat_ref=0.5 --out low_heat.extxyz
+
+      atomsmith sample -n 50 --range heat_ref=0.3:0.7 --format cif --out cifs/
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -114,11 +135,13 @@ def sample(
         return sample_environments(generator, name, n, seed, out, out_format, directory, gz, force, composition)
     steps = steps or DEFAULT_STEPS
     conditions = {"composition": numbers} if numbers else None
+    guidance, predictors, requests = _guidance(target, prop_range, property_scale, predictor, name, generator)
     stats: dict = {}
     t0 = time.perf_counter()
     try:
         crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions, steps=steps,
-                                    method=sampler, batch_size=batch_size, progress=progress, stats=stats)
+                                    method=sampler, batch_size=batch_size, progress=progress, stats=stats,
+                                    guidance=guidance, guidance_scale=guidance_scale)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     seconds = time.perf_counter() - t0
@@ -133,9 +156,61 @@ def sample(
                          ("time (incl. compilation)", f"{seconds:.1f} s"),
                          ("structures/s", f"{len(crystals) / max(seconds, 1e-9):.2f}"),
                          ("neighbour-list overflows", str(stats.get("overflow", 0))),
+                         *_property_rows(crystals, requests, predictors, guidance_scale),
                          ("output", f"{out} ({out_format}{', directory' if directory else ''})")]:
         table.add_row(label, value)
     console.print(table)
+
+
+def _guidance(targets, ranges, scale, predictor_specs, name, generator):
+    """``(objective or None, {property: predictor}, requests)`` from the --target/--range/--predictor options."""
+    texts = [(t, False) for t in targets or []] + [(r, True) for r in ranges or []]
+    if not texts:
+        if predictor_specs:
+            raise typer.BadParameter("--predictor needs a --target or --range to guide", param_hint="--predictor")
+        return None, {}, []
+    from atomsmith.guidance.requests import PropertyRequest, UnknownPropertyError, build_objective, resolve_predictors
+    from atomsmith.pretrained import WrongModelKindError, available, info
+    from atomsmith.pretrained import UnknownModelError
+
+    requests = []
+    for text, is_range in texts:
+        try:
+            request = PropertyRequest.parse(text, scale)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--range" if is_range else "--target") from None
+        if is_range == request.is_target:
+            hint = "--range NAME=LOW:HIGH" if is_range else "--target NAME=VALUE"
+            raise typer.BadParameter(f"{text!r}: write {hint}", param_hint="--range" if is_range else "--target")
+        requests.append(request)
+    if len({r.name for r in requests}) != len(requests):
+        raise typer.BadParameter("each property may be requested once", param_hint="--target")
+    dataset = info(name).get("dataset") if name in available() else None
+    if dataset is None:
+        dataset = str(getattr(generator, "metadata", {}).get("how_trained", {}).get("dataset", "")).split(":")[0] or None
+    try:
+        predictors = resolve_predictors(requests, predictor_specs or (), dataset, model_name=name)
+    except (UnknownPropertyError, UnknownModelError, WrongModelKindError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--target") from None
+    return build_objective(requests, predictors), predictors, requests
+
+
+def _property_rows(crystals, requests, predictors, guidance_scale) -> list[tuple[str, str]]:
+    """Summary rows: the guiding predictor's values on the samples, per requested property."""
+    import numpy as np
+
+    rows = []
+    for request in requests:
+        values = np.array(predictors[request.name].predict(crystals), float)
+        if request.is_target:
+            asked = f"{request.low:g}"
+            err = np.abs(values - request.low)
+        else:
+            asked = f"{request.low:g}:{request.high:g}"
+            err = np.maximum(request.low - values, 0) + np.maximum(values - request.high, 0)
+        rows.append((f"{request.name} (guide predictor; asked {asked}, w = {guidance_scale:g})",
+                     f"mean {values.mean():.3f}, MAE to request {err.mean():.3f}"))
+    return rows
 
 
 def _structurally_valid(crystal) -> bool:

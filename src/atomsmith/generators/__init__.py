@@ -2,4 +2,4 @@
 
 from atomsmith.generators.protocol import FixedAtoms, Generator, InvalidRequestError
 
-__all__ = ["Generator"]
+__all__ = ["FixedAtoms", "Generator", "InvalidRequestError"]
