@@ -124,3 +124,31 @@ def test_guidance_errors_list_the_available_properties(tiny_checkpoint, tiny_pre
     result = _run("-n", 2, "--model", tiny_checkpoint, "--out", out, "--predictor", tiny_predictor)
     assert result.exit_code != 0
     assert not out.exists()
+
+
+def test_crystal_infilling_cli(tiny_checkpoint, tmp_path):
+    import numpy as np
+
+    from atomsmith.structures.crystal import Crystal
+
+    partial = tmp_path / "partial.cif"
+    io.write(partial, [Crystal(np.eye(3) * 3.9, [[0, 0, 0], [0.5, 0.5, 0.5]], [38, 22])], format="cif")
+    out = tmp_path / "done.extxyz"
+    args = ["infill", "--model", str(tiny_checkpoint), "--fixed", str(partial), "-n", "3", "--steps", "3",
+            "--no-progress", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--n-free", "2", "--free-species", "O2"])
+    assert result.exit_code == 0, result.output
+    done = io.read(out, min_distance=None)
+    assert len(done) == 3 and all(list(c.numbers) == [38, 22, 8, 8] for c in done)
+    np.testing.assert_allclose(done[0].frac_coords[:2], [[0, 0, 0], [0.5, 0.5, 0.5]], atol=1e-6)
+    result = runner.invoke(app, [*args, "--n-free", "1"])
+    assert result.exit_code != 0 and "--force" in result.output  # never overwrites
+    result = runner.invoke(app, [*args[:-1], str(tmp_path / "b.extxyz")])
+    assert result.exit_code != 0 and "--n-free" in result.output
+    result = runner.invoke(app, [*args[:-1], str(tmp_path / "c.extxyz"), "--n-free", "1", "--free-species", "U"])
+    assert result.exit_code != 0 and "vocabulary" in result.output
+    bad = tmp_path / "bad.cif"
+    bad.write_text("data_x\n_cell_length_a oops\n")
+    result = runner.invoke(app, ["infill", "--model", str(tiny_checkpoint), "--fixed", str(bad), "--n-free", "1",
+                                 "--out", str(tmp_path / "d.extxyz")])
+    assert result.exit_code != 0 and "bad.cif" in result.output

@@ -1,5 +1,10 @@
-"""``atomsmith infill ENV.xyz --k 5 -n 10 --out completions.extxyz``: hold k atoms of an environment, generate the
-rest with a Gram VAE (latent optimisation; see :mod:`atomsmith.generators.gram_vae.infill`)."""
+"""``atomsmith infill``: two kinds of infilling behind one command, chosen by the model.
+
+* Environments (Gram VAE / equivariant VAE): ``atomsmith infill ENV.xyz --k 5 -n 10 --out completions.extxyz`` holds
+  k atoms of an environment and generates the rest (latent optimisation; :mod:`atomsmith.generators.gram_vae.infill`).
+* Crystals (diffusion): ``atomsmith infill --model perov-5 --fixed partial.cif --n-free 3 --out completed.extxyz``
+  holds the atoms and cell of a partial structure and generates ``--n-free`` atoms (:mod:`atomsmith.cli.infill_crystal`).
+"""
 
 from __future__ import annotations
 
@@ -19,23 +24,42 @@ def _parse_indices(text: str) -> list[int]:
 
 
 def infill_command(
-    environment: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                       help="Structure file holding the (partial) environment: the centre atom and "
-                                            "the neighbours to hold, within the model's r_cut."),
+    environment: Path = typer.Argument(None, exists=True, dir_okay=False,
+                                       help="Environment models: structure file holding the (partial) environment: "
+                                            "the centre atom and the neighbours to hold, within the model's r_cut."),
     out: Path = typer.Option(..., "--out", "-o", help="Output extxyz: one completed cluster per sample (centre, "
                                                       "held atoms, generated atoms; site property 'fixed')."),
-    model: str = typer.Option("gram-vae", "--model", "-m", help="Shipped model name or gram-vae checkpoint."),
+    model: str = typer.Option("gram-vae", "--model", "-m", help="Shipped model name or checkpoint: an environment "
+                                                                "VAE (gram-vae) or a crystal diffusion model "
+                                                                "(perov-5)."),
     k: int = typer.Option(None, "--k", help="Hold the k nearest neighbours of the centre (default: all of them "
                                             "within r_cut)."),
-    fixed: str = typer.Option(None, "--fixed", help="Hold these neighbours instead (comma-separated indices in "
-                                                    "order of distance from the centre, 0 = nearest)."),
+    fixed: str = typer.Option(None, "--fixed", help="Environment models: hold these neighbours instead "
+                                                    "(comma-separated indices in order of distance from the centre, "
+                                                    "0 = nearest). Diffusion models: the partial structure file "
+                                                    "whose atoms and cell are held."),
+    n_free: int = typer.Option(None, "--n-free", min=1, help="Diffusion models: number of atoms to generate."),
+    free_species: str = typer.Option(None, help="Diffusion models: composition of the generated atoms, e.g. O2 "
+                                                "(default: generated too)."),
+    free_lattice: bool = typer.Option(False, "--free-lattice", help="Diffusion models: generate the cell too."),
+    resample: int = typer.Option(0, min=0, help="Diffusion models: RePaint resampling per step."),
+    steps: int = typer.Option(None, min=1, help="Diffusion models: reverse steps (default 200)."),
+    fmt: str = typer.Option(None, "--format", "-f", help="Diffusion models: extxyz, cif or poscar."),
+    progress: bool = typer.Option(True, help="Show a progress bar (diffusion models)."),
     centre: int = typer.Option(0, "--centre", help="Index of the centre atom in the file."),
     n: int = typer.Option(10, "-n", "--n", min=1, help="Number of completions."),
     seed: int = typer.Option(0, help="Random seed."),
     restarts: int = typer.Option(8, min=1, help="Latent restarts per completion (best kept)."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUT."),
 ) -> None:
-    """Environment infilling: generate the missing neighbours around k held atoms."""
+    """Infilling: generate the missing atoms around held ones.
+
+    Examples:
+
+      atomsmith infill env.xyz --k 5 -n 10 --out completions.extxyz
+
+      atomsmith infill --model perov-5 --fixed partial.cif --n-free 1 -n 10 --out completed.extxyz
+    """
     import jax
     import numpy as np
     from rich.console import Console
@@ -48,6 +72,26 @@ def infill_command(
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
 
+    from atomsmith.pretrained import UnknownModelError, kind_of
+
+    try:
+        kind = kind_of(model)
+    except (UnknownModelError, ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from None
+    if kind in ("diffusion", "train-state:diffusion"):
+        if environment is not None:
+            raise typer.BadParameter(
+                f"{model} is a crystal diffusion model: give the partial crystal with --fixed FILE and --n-free, not "
+                "an environment file (environment infilling needs a gram-vae or eq-vae model)")
+        if fixed is None:
+            raise typer.BadParameter("give the partial crystal with --fixed FILE", param_hint="--fixed")
+        from atomsmith.cli.infill_crystal import infill_crystals
+        from atomsmith.pretrained import load_model
+
+        return infill_crystals(load_model(model), model, Path(fixed), n_free, n, seed, out, fmt, free_species,
+                               free_lattice, resample, steps, force, progress)
+    if environment is None:
+        raise typer.BadParameter("give the environment file (ENVIRONMENT)", param_hint="ENVIRONMENT")
     console = Console(stderr=True)
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")

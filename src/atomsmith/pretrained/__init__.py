@@ -16,7 +16,8 @@ from typing import Any
 
 from atomsmith.training import checkpoint as ckpt
 
-__all__ = ["DEFAULT_MODEL", "UnknownModelError", "available", "info", "load_model", "path_of"]
+__all__ = ["DEFAULT_MODEL", "UnknownModelError", "WrongModelKindError", "available", "info", "kind_of", "load_model",
+           "path_of"]
 
 #: the model ``atomsmith sample`` uses when none is named.
 DEFAULT_MODEL = "perov-5"
@@ -54,6 +55,17 @@ def info(name: str) -> dict[str, Any]:
 def path_of(name: str) -> Path:
     """File of a registered model."""
     return _HERE / info(name)["file"]
+
+
+def kind_of(name_or_path: str | os.PathLike) -> str:
+    """Checkpoint kind of a registered name or a checkpoint path (reads only the header)."""
+    name = str(name_or_path)
+    if name in _registry():
+        return str(info(name)["kind"])
+    if not Path(name).is_file():
+        raise UnknownModelError(
+            f"unknown model {name!r}: not a shipped model and no such file; available: {', '.join(available())}")
+    return str(ckpt.read_header(name)["kind"])
 
 
 def _loaders() -> dict[str, Callable[[Path], Any]]:
