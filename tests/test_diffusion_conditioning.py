@@ -125,3 +125,20 @@ def test_resample_grid_jumps_back_after_each_repeated_predictor():
     assert jump.sum() == 6 and t[0] == 1.0 and s[17] == 0.0
     t, s, corr, jump, active = (np.asarray(x).reshape(-1) for x in time_grid(2, 2, "ode", resample=1))
     np.testing.assert_array_equal(jump, [1, 0, 1, 0])
+
+
+def test_lattice_condition_holds_the_cell_in_the_callers_frame(model):
+    rotation = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))[0]
+    rotation *= np.sign(np.linalg.det(rotation))
+    lattice = (np.diag([3.8, 4.0, 4.2]) @ rotation.T)
+    out = model.sample(jax.random.PRNGKey(1), 3, steps=STEPS, conditions={"lattice": lattice, "composition": [8, 22, 38]})
+    for c in out:
+        np.testing.assert_allclose(c.lattice, lattice, atol=1e-6)
+        assert list(c.numbers) == [8, 22, 38]
+    per_cell = np.stack([lattice, lattice * 1.05])
+    two = model.sample(jax.random.PRNGKey(1), 2, steps=STEPS, conditions={"lattice": per_cell, "n_atoms": 4})
+    np.testing.assert_allclose(two[1].lattice, per_cell[1], atol=1e-6)
+    with pytest.raises(InvalidRequestError):
+        model.sample(jax.random.PRNGKey(1), 2, steps=STEPS, conditions={"lattice": np.zeros((3, 3))})
+    with pytest.raises(InvalidRequestError):
+        model.sample(jax.random.PRNGKey(1), 3, steps=STEPS, conditions={"lattice": per_cell})

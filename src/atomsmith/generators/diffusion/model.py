@@ -74,7 +74,8 @@ class DiffusionModel:
           key: PRNG key; results are reproducible for the same key, ``n``, ``steps``, ``method`` and batch size.
           conditions: ``{"composition": Z}`` for structure prediction: ``Z`` is one sequence of atomic numbers
             (used for all ``n``) or a list of ``n`` of them. ``{"n_atoms": k}`` fixes the number of atoms.
-            Otherwise the number of atoms is drawn from the training distribution.
+            Otherwise the number of atoms is drawn from the training distribution. ``{"lattice": L}`` holds the
+            cell (``[3, 3]`` rows in Å for all, or ``[n, 3, 3]``; amorphous mode: fixed cell and composition).
           guidance: a shared guidance objective (or a sequence of them, summed), e.g.
             ``PropertyTarget(predictor, 0.5, scale=0.1)``; gradient guidance on the denoised estimate
             (:mod:`~atomsmith.generators.diffusion.conditioning`) with strength ``guidance_scale`` (scalar, or one
@@ -94,11 +95,13 @@ class DiffusionModel:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         conditions = dict(conditions or {})
-        unknown = set(conditions) - {"composition", "n_atoms"}
+        unknown = set(conditions) - {"composition", "n_atoms", "lattice"}
         if unknown:
-            raise ValueError(f"unknown conditions {sorted(unknown)}; this model accepts 'composition', 'n_atoms'")
+            raise ValueError(f"unknown conditions {sorted(unknown)}; this model accepts 'composition', 'n_atoms', "
+                             "'lattice'")
         if fixed is not None and conditions:
             raise InvalidRequestError("infilling (fixed=) sets the atoms itself; do not also pass conditions")
+        held_lattices = self._held_lattices(conditions.pop("lattice", None), n)
         guide = self._guide(guidance, guidance_scale, guidance_weights, guidance_cutoff, n)
         key_n, key_s = jax.random.split(key)
         fixed_list = self._fixed_list(fixed, n)
@@ -137,9 +140,9 @@ class DiffusionModel:
                     for row, i in enumerate(idx):
                         onehot[row, np.arange(n_atoms), [self._index(z) for z in compositions[i]]] = 1.0
                     species = jnp.asarray(onehot)
-                infill = self._infill(fixed_list, idx, b, n_atoms)
+                infill = self._infill(fixed_list, idx, b, n_atoms, held_lattices)
                 state = prior(k_prior, self.config, b, n_atoms, species)
-                if fixed_list is not None:  # held parts start from their t = 1 forward draw too
+                if fixed_list is not None or held_lattices is not None:  # held parts start from their t = 1 draw
                     key_s, k_held = jax.random.split(key_s)
                     sched = self.config.schedules
                     frac, z, sp = replace_held(infill, state.frac, state.z, state.species, sched.sigma(1.0),
@@ -154,7 +157,7 @@ class DiffusionModel:
                     bar.update(done, len(idx), int(jnp.sum(grid.active[:c + 1])) / per)
                 done += len(idx)
                 crystals, n_over = self._to_crystals(state, len(idx), compositions, idx, csp, infill, fixed_list,
-                                                     values if guide is not None else None)
+                                                     values if guide is not None else None, held_lattices)
                 overflow += n_over
                 for i, crystal in zip(idx, crystals):
                     out[i] = crystal
@@ -194,8 +197,28 @@ class DiffusionModel:
                 raise InvalidRequestError(f"fixed= takes FixedAtoms, got {type(f).__name__}")
         return items
 
-    def _infill(self, fixed_list: list[FixedAtoms] | None, idx: Sequence[int], b: int, n_atoms: int) -> Infill:
+    def _held_lattices(self, lattice: Any, n: int) -> np.ndarray | None:
+        if lattice is None:
+            return None
+        lat = np.asarray(lattice, np.float64)
+        if lat.shape == (3, 3):
+            lat = np.broadcast_to(lat, (n, 3, 3))
+        if lat.shape != (n, 3, 3):
+            raise InvalidRequestError(f"the lattice condition must be [3, 3] or [{n}, 3, 3] (Å), got {lat.shape}")
+        det = np.linalg.det(lat)
+        if not np.all(np.isfinite(lat)) or np.any(det <= 1e-6):
+            raise InvalidRequestError("the lattice condition needs right-handed, non-degenerate cells (det > 0)")
+        return lat
+
+    def _infill(self, fixed_list: list[FixedAtoms] | None, idx: Sequence[int], b: int, n_atoms: int,
+                held_lattices: np.ndarray | None = None) -> Infill:
         k = self.config.n_species
+        if held_lattices is not None:
+            lattices = np.tile(held_lattices[idx[0]], (b, 1, 1)).astype(np.float32)
+            lattices[:len(idx)] = held_lattices[list(idx)]
+            z = self.config.lattice.encode(jnp.asarray(lattices))
+            none = Infill.none(b, n_atoms, k)
+            return none.replace(z=z, hold_lattice=jnp.ones((b,), bool))
         if fixed_list is None:
             return Infill.none(b, n_atoms, k)
         frac = np.zeros((b, n_atoms, 3), np.float32)
@@ -255,7 +278,8 @@ class DiffusionModel:
         return [(0,) * int(k) for k in draws]
 
     def _to_crystals(self, state: SamplerState, n_real: int, compositions, idx, csp: bool, infill: Infill,
-                     fixed_list: list[FixedAtoms] | None, values: jax.Array | None) -> tuple[list[Crystal], int]:
+                     fixed_list: list[FixedAtoms] | None, values: jax.Array | None,
+                     held_lattices: np.ndarray | None = None) -> tuple[list[Crystal], int]:
         z = jnp.where(infill.hold_lattice[:, None], infill.z, state.z)
         lattices = np.asarray(self.config.lattice.decode(z), np.float64)
         held = np.asarray(infill.mask)
@@ -274,9 +298,14 @@ class DiffusionModel:
                 numbers = np.concatenate([np.asarray(compositions[i][:m]), species[row, m:]])
             else:
                 numbers = species[row]
+            lattice = lattices[row]  # held cells are returned exactly as given (same parameters, the caller's frame)
+            if held_lattices is not None:
+                lattice = held_lattices[i]
+            elif fixed_list is not None and fixed_list[i].hold_lattice:
+                lattice = fixed_list[i].crystal.lattice
             props = {} if values is None else {"guidance_objective": float(values[row])}
             sites = {} if fixed_list is None else {"fixed": held[row].astype(int)}
-            out.append(Crystal(lattices[row], frac[row], numbers, properties=props, site_properties=sites))
+            out.append(Crystal(lattice, frac[row], numbers, properties=props, site_properties=sites))
         return out, int(overflow[:n_real].sum())
 
 
