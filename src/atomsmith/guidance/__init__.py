@@ -4,6 +4,7 @@ See :mod:`atomsmith.guidance.base` for the interface (``objective(batch, species
 :func:`value_and_grad`) and :mod:`atomsmith.guidance.objectives` for the objectives.
 """
 
+from atomsmith.guidance.amorphous import FourFoldFraction, FourFoldTarget, SWEnergyTarget
 from atomsmith.guidance.base import Combinable, GuidanceGradients, Objective, WeightedSum, value_and_grad
 from atomsmith.guidance.objectives import (
     MinDistance,
@@ -15,19 +16,26 @@ from atomsmith.guidance.objectives import (
     minimize,
     property_per_structure,
 )
+from atomsmith.guidance.tensors import AnisotropyTarget, deviatoric_norm, tensor_anisotropy
 
 __all__ = [
+    "AnisotropyTarget",
     "Combinable",
+    "FourFoldFraction",
+    "FourFoldTarget",
     "GuidanceGradients",
     "MinDistance",
     "Objective",
     "PropertyExtremum",
     "PropertyRange",
     "PropertyTarget",
+    "SWEnergyTarget",
     "TensorMatch",
     "WeightedSum",
+    "deviatoric_norm",
     "maximize",
     "minimize",
     "property_per_structure",
+    "tensor_anisotropy",
     "value_and_grad",
 ]
