@@ -19,6 +19,12 @@ second pass through the larger score network). In score / epsilon form:
 Species enter the objective as continuous weights over atomic numbers (``[N, 119]``, as the predictors take them):
 ``softmax(x0_species / temperature)`` over the model's vocabulary, scattered to the vocabulary's atomic numbers.
 
+**Classifier-free guidance.** A model trained with property inputs (``config.properties``, hidden at random during
+training) gives a conditional and an unconditional output at every step; the sampler uses
+``out_u + w (out_c - out_u)`` for the coordinate score and both epsilons (Ho & Salimans 2022), with ``w`` the
+guidance factor (1 = plain conditional sampling, > 1 sharper). :class:`PropertyCondition` carries the requested
+values.
+
 **Infilling (RePaint replacement).** Held atoms (coordinates, species) and optionally the lattice are replaced after
 every sub-step by a draw from the forward process of their known clean values at the sub-step's end time, so the
 free atoms are generated around them; with ``resample = r`` each step is repeated ``r`` extra times, going back to
@@ -58,6 +64,26 @@ class Guide:
     elements: Any
     temperature: Any = 0.1
     spec: NeighborSpec = flax.struct.field(pytree_node=False, default=None)
+
+
+@flax.struct.dataclass
+class PropertyCondition:
+    """Classifier-free guidance request for ``B`` cells: standardised ``values [B,P]``, ``mask [B,P]`` (1 = given)
+    and the guidance factor ``factor`` (scalar or ``[B]``)."""
+
+    values: jax.Array
+    mask: jax.Array
+    factor: Any
+
+
+def combine_cfg(cond_out, uncond_out, factor):
+    """``u + w (c - u)`` on each network output array (coordinate score ``[B,A,3]``, epsilons ``[B,6]``,
+    ``[B,A,K]``); ``factor`` is a scalar or ``[B]``."""
+    def mix(c, u):
+        w = jnp.reshape(jnp.broadcast_to(jnp.asarray(factor, c.dtype), (c.shape[0],)), (-1,) + (1,) * (c.ndim - 1))
+        return u + w * (c - u)
+
+    return tuple(mix(c, u) for c, u in zip(cond_out, uncond_out))
 
 
 @flax.struct.dataclass

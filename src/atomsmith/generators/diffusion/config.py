@@ -31,6 +31,11 @@ class DiffusionConfig:
       csp_fraction: fraction of training cells whose species are given clean (trains structure prediction).
       species_weight, lattice_weight: loss weights (coordinate loss has weight 1).
       head_hidden: hidden width of the species and lattice MLP heads.
+      properties: names of the scalar properties the network is conditioned on (classifier-free guidance); each
+        adds two conditioning scalars (standardised value, present flag) after the base :data:`CONDITIONING_DIM`.
+      property_mean, property_std: standardisation of those properties (training statistics, property units).
+      property_dropout: probability that a property is hidden from the network in a training cell (the
+        unconditional model of classifier-free guidance is the same network with every property hidden).
     """
 
     elements: tuple[int, ...]
@@ -44,6 +49,31 @@ class DiffusionConfig:
     species_weight: float = 20.0
     lattice_weight: float = 1.0
     head_hidden: int = 64
+    properties: tuple[str, ...] = ()
+    property_mean: tuple[float, ...] = ()
+    property_std: tuple[float, ...] = ()
+    property_dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        p = len(self.properties)
+        if len(self.property_mean) != p or len(self.property_std) != p:
+            raise ValueError("properties, property_mean and property_std must have the same length")
+        if self.encoder.conditioning_dim != CONDITIONING_DIM + 2 * p:
+            raise ValueError(f"the encoder's conditioning_dim must be {CONDITIONING_DIM} + 2 x {p} properties = "
+                             f"{CONDITIONING_DIM + 2 * p}, got {self.encoder.conditioning_dim}")
+
+    @property
+    def conditioning_dim(self) -> int:
+        """Width of the conditioning vector: time, flag, lattice parameters and two scalars per property."""
+        return CONDITIONING_DIM + 2 * len(self.properties)
+
+    def with_properties(self, names, mean, std, dropout: float = 0.2) -> DiffusionConfig:
+        """The same model conditioned on the scalar properties ``names`` (the encoder's conditioning grows)."""
+        names = tuple(str(n) for n in names)
+        encoder = dataclasses.replace(self.encoder, conditioning_dim=CONDITIONING_DIM + 2 * len(names))
+        return dataclasses.replace(self, encoder=encoder, properties=names,
+                                   property_mean=tuple(float(x) for x in mean),
+                                   property_std=tuple(float(x) for x in std), property_dropout=float(dropout))
 
     @classmethod
     def tiny(cls, elements: tuple[int, ...] = (8, 22, 38), **overrides: Any) -> DiffusionConfig:
@@ -79,4 +109,8 @@ class DiffusionConfig:
             species_weight=float(data["species_weight"]),
             lattice_weight=float(data["lattice_weight"]),
             head_hidden=int(data["head_hidden"]),
+            properties=tuple(str(x) for x in data.get("properties", ())),
+            property_mean=tuple(float(x) for x in data.get("property_mean", ())),
+            property_std=tuple(float(x) for x in data.get("property_std", ())),
+            property_dropout=float(data.get("property_dropout", 0.2)),
         )

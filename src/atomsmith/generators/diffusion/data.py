@@ -62,9 +62,10 @@ def load_split_cached(name: str, split: str, cache_dir: str | None = None) -> li
     return crystals
 
 
-def dense_arrays(crystals: Sequence[Crystal], elements: Sequence[int], max_atoms: int | None = None
-                 ) -> dict[str, np.ndarray]:
-    """``frac [B,A,3]``, ``lattice [B,3,3]``, ``species [B,A,K]`` one-hot, ``atom_mask [B,A]``, ``cell_mask [B]``.
+def dense_arrays(crystals: Sequence[Crystal], elements: Sequence[int], max_atoms: int | None = None,
+                 properties: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """``frac [B,A,3]``, ``lattice [B,3,3]``, ``species [B,A,K]`` one-hot, ``atom_mask [B,A]``, ``cell_mask [B]``,
+    and with ``properties`` also ``props [B,P]`` (raw values from ``crystal.properties``; NaN where missing).
 
     Raises ``ValueError`` for an element outside the vocabulary ``elements``.
     """
@@ -86,8 +87,11 @@ def dense_arrays(crystals: Sequence[Crystal], elements: Sequence[int], max_atoms
         except KeyError as exc:
             raise ValueError(f"crystal {i} has element Z={exc.args[0]}, not in the model's vocabulary") from None
         mask[i, :n] = True
-    return {"frac": frac, "lattice": lattice, "species": species, "atom_mask": mask,
-            "cell_mask": np.ones((b,), bool)}
+    out = {"frac": frac, "lattice": lattice, "species": species, "atom_mask": mask, "cell_mask": np.ones((b,), bool)}
+    if properties:
+        out["props"] = np.array([[float(c.properties.get(name, np.nan)) for name in properties] for c in crystals],
+                                np.float32).reshape(b, len(properties))
+    return out
 
 
 def batch_iterator(arrays: dict[str, np.ndarray], batch_size: int, seed: int):

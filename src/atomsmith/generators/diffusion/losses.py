@@ -18,7 +18,9 @@ def make_loss_fn(config: DiffusionConfig):
     ``batch`` is a mapping of arrays: ``frac [B,A,3]``, ``lattice [B,3,3]`` Å, ``species [B,A,K]`` one-hot,
     ``atom_mask [B,A]`` bool, ``cell_mask [B]`` bool (False for padding cells).
     Per cell: t ~ U(t_min, 1); the structure-prediction flag is on with probability ``csp_fraction`` (then the
-    species are given clean and not scored).
+    species are given clean and not scored). Property-conditioned models (``config.properties``) read ``props
+    [B,P]`` (raw values, NaN = unknown) and hide each known one with probability ``property_dropout``
+    (classifier-free guidance trains the conditional and unconditional score in one network).
     """
     net = ScoreNetwork(config)
     sched = config.schedules
@@ -28,7 +30,7 @@ def make_loss_fn(config: DiffusionConfig):
         frac0, lattice0, species0 = batch["frac"], batch["lattice"], batch["species"]
         atom_mask, cell_mask = batch["atom_mask"], batch["cell_mask"].astype(frac0.dtype)
         b = frac0.shape[0]
-        k_t, k_csp, k_f, k_l, k_a = jax.random.split(key, 5)
+        k_t, k_csp, k_f, k_l, k_a, k_p = jax.random.split(key, 6)
         t = jax.random.uniform(k_t, (b,), minval=sched.t_min, maxval=1.0)
         csp = jax.random.uniform(k_csp, (b,)) < config.csp_fraction
         sigma = sched.sigma(t)[:, None, None]
@@ -41,8 +43,15 @@ def make_loss_fn(config: DiffusionConfig):
         eps_a = jax.random.normal(k_a, species0.shape)
         species_t = jnp.sqrt(ab)[:, None, None] * species0 + jnp.sqrt(1 - ab)[:, None, None] * eps_a
         species_t = jnp.where(csp[:, None, None], species0, species_t)
+        props = props_mask = None
+        if config.properties:
+            raw = batch["props"]
+            props = (raw - jnp.asarray(config.property_mean)) / jnp.asarray(config.property_std)
+            keep = jax.random.uniform(k_p, raw.shape) >= config.property_dropout
+            props_mask = (jnp.isfinite(raw) & keep).astype(frac0.dtype)
+            props = jnp.where(props_mask > 0, props, 0.0)
         pred_f, pred_l, pred_a, overflow = net.apply(params, frac_t, config.lattice.decode(z_t), species_t,
-                                                     atom_mask, t, csp.astype(frac0.dtype))
+                                                     atom_mask, t, csp.astype(frac0.dtype), props, props_mask)
         m = atom_mask.astype(frac0.dtype) * cell_mask[:, None]
         n_atoms = jnp.maximum(jnp.sum(m), 1.0)
         loss_f = jnp.sum(jnp.sum((pred_f - target_f) ** 2, -1) * m) / (3 * n_atoms)

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators.diffusion.conditioning import Guide, Infill, guidance_spec, replace_held
+from atomsmith.generators.diffusion.conditioning import Guide, Infill, PropertyCondition, guidance_spec, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.samplers import SamplerState, make_chunk_runner, prior, time_grid
 from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
@@ -67,7 +67,8 @@ class DiffusionModel:
                steps: int = DEFAULT_STEPS, method: str = "pc", step_lr: float = 1e-5,
                batch_size: int = DEFAULT_BATCH, guidance_scale: float = 1.0,
                guidance_weights: tuple[float, float, float] = (1.0, 1.0, 1.0), guidance_cutoff: float | None = None,
-               resample: int = 0, progress: bool = False, stats: dict | None = None) -> list[Crystal]:
+               resample: int = 0, cfg_scale: Any = 2.0, progress: bool = False,
+               stats: dict | None = None) -> list[Crystal]:
         """Draw ``n`` crystals.
 
         Args:
@@ -86,6 +87,9 @@ class DiffusionModel:
           fixed: infilling: one :class:`~atomsmith.generators.protocol.FixedAtoms` for all ``n`` structures or a
             list of ``n``; held atoms come first in each output (site property ``fixed`` = 1). Not combinable with
             ``conditions``.
+            Property-conditioned models (``config.properties``) also take ``{"heat_ref": 0.5}`` (a value for all, or
+            one per structure; NaN = not given): classifier-free guidance with factor ``cfg_scale`` (1 = the
+            conditional model alone; larger sharpens; scalar or one per structure).
           steps: reverse steps (default :data:`DEFAULT_STEPS`).
           method: ``"pc"`` (predictor-corrector) or ``"ode"`` (probability flow).
           resample: RePaint resampling: each step is repeated this many extra times (infilling; costs ``1 + r``x).
@@ -95,11 +99,14 @@ class DiffusionModel:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         conditions = dict(conditions or {})
-        unknown = set(conditions) - {"composition", "n_atoms", "lattice"}
+        unknown = set(conditions) - {"composition", "n_atoms", "lattice"} - set(self.config.properties)
         if unknown:
+            props = ", ".join(map(repr, self.config.properties)) or "none (it was not trained with property inputs; " \
+                "steer it with guidance= and a predictor instead)"
             raise ValueError(f"unknown conditions {sorted(unknown)}; this model accepts 'composition', 'n_atoms', "
-                             "'lattice'")
-        if fixed is not None and conditions:
+                             f"'lattice' and the properties: {props}")
+        prop_values = self._property_values(conditions, n)
+        if fixed is not None and set(conditions) - set(self.config.properties):
             raise InvalidRequestError("infilling (fixed=) sets the atoms itself; do not also pass conditions")
         held_lattices = self._held_lattices(conditions.pop("lattice", None), n)
         guide = self._guide(guidance, guidance_scale, guidance_weights, guidance_cutoff, n)
@@ -149,10 +156,15 @@ class DiffusionModel:
                                                sched.alpha_bar(1.0), k_held)
                     state = state._replace(frac=frac, z=z, species=sp if not csp else state.species)
                 guide_b = None if guide is None else guide.replace(scale=_rows(guide.scale, idx, b))
+                cond_b = None
+                if prop_values is not None:
+                    vals, mask = (np.asarray(_rows(jnp.asarray(x), idx, b)) for x in prop_values)
+                    cond_b = PropertyCondition(jnp.asarray(vals), jnp.asarray(mask), _rows(jnp.asarray(cfg_scale), idx, b)
+                                               if np.ndim(cfg_scale) else jnp.asarray(cfg_scale, jnp.float32))
                 keys = jax.random.split(k_steps, grid.t.size).reshape(*grid.t.shape, -1)
                 for c in range(grid.t.shape[0]):
                     state, values = run(self.params, state, grid.chunk(c), keys[c], atom_mask, jnp.asarray(csp),
-                                        guide_b, infill)
+                                        guide_b, infill, cond_b)
                     jax.block_until_ready(state.frac)
                     bar.update(done, len(idx), int(jnp.sum(grid.active[:c + 1])) / per)
                 done += len(idx)
@@ -196,6 +208,24 @@ class DiffusionModel:
             if not isinstance(f, FixedAtoms):
                 raise InvalidRequestError(f"fixed= takes FixedAtoms, got {type(f).__name__}")
         return items
+
+    def _property_values(self, conditions: dict, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(standardised values [n,P], given mask [n,P])`` for classifier-free guidance, or None; pops the keys."""
+        names = self.config.properties
+        if not any(name in conditions for name in names):
+            return None
+        values = np.full((n, len(names)), np.nan, np.float64)
+        for j, name in enumerate(names):
+            if name in conditions:
+                v = np.asarray(conditions.pop(name), np.float64)
+                if v.ndim == 0:
+                    v = np.full(n, float(v))
+                if v.shape != (n,):
+                    raise InvalidRequestError(f"condition {name!r} needs one value or {n} values, got {v.shape}")
+                values[:, j] = v
+        mask = np.isfinite(values)
+        std = (values - np.asarray(self.config.property_mean)) / np.asarray(self.config.property_std)
+        return np.where(mask, std, 0.0).astype(np.float32), mask.astype(np.float32)
 
     def _held_lattices(self, lattice: Any, n: int) -> np.ndarray | None:
         if lattice is None:

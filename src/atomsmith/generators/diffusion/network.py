@@ -15,6 +15,9 @@ Outputs:
   produces 1o features from Cartesian edge vectors, and this form needs no fully connected graph.
 * lattice epsilon ``[B, 6]`` from pooled invariant (0e) features: rotation invariant.
 * species epsilon ``[B, A, K]`` from per-atom invariant features.
+
+Models conditioned on properties (``config.properties``, classifier-free guidance) also take ``props [B, P]``
+(standardised values) and ``props_mask [B, P]`` (1 = given, 0 = hidden); both go into the conditioning scalars.
 """
 
 from __future__ import annotations
@@ -42,13 +45,21 @@ class ScoreNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, frac: jax.Array, lattice: jax.Array, species: jax.Array, atom_mask: jax.Array,
-                 t: jax.Array, csp: jax.Array):
+                 t: jax.Array, csp: jax.Array, props: jax.Array | None = None, props_mask: jax.Array | None = None):
         cfg = self.config
         b, a, _ = frac.shape
         k = cfg.n_species
         assert lattice.shape == (b, 3, 3) and species.shape == (b, a, k) and atom_mask.shape == (b, a)
         z = cfg.lattice.encode(lattice)  # [B, 6] invariant
-        cond = jnp.concatenate([time_features(t), csp[:, None].astype(frac.dtype), z], axis=-1)
+        parts = [time_features(t), csp[:, None].astype(frac.dtype), z]
+        n_props = len(cfg.properties)
+        if n_props:  # standardised values (0 when hidden) and present flags: the unconditional model hides all
+            if props is None:
+                props = jnp.zeros((b, n_props), frac.dtype)
+                props_mask = jnp.zeros((b, n_props), frac.dtype)
+            m = props_mask.astype(frac.dtype)
+            parts += [jnp.where(m > 0, props, 0.0) * m, m]
+        cond = jnp.concatenate(parts, axis=-1)
         graph, overflow = dense_graph(frac, lattice, atom_mask, neighbor_spec(cfg))
         mask = atom_mask.reshape(-1)[:, None]
         feats = Encoder(cfg.encoder, name="encoder")(graph, species=species.reshape(b * a, k) * mask,

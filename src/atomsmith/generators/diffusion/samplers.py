@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators.diffusion.conditioning import guided_outputs, renoise, replace_held
+from atomsmith.generators.diffusion.conditioning import combine_cfg, guided_outputs, renoise, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.network import ScoreNetwork
 from atomsmith.generators.diffusion.schedules import SigmaNorm
@@ -63,6 +63,8 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
     no-ops, so every chunk has the same length); ``keys``: ``[C, 2]``; ``csp``: bool scalar.
     ``guide``: a :class:`~atomsmith.generators.diffusion.conditioning.Guide` or ``None``; ``infill``: an
     :class:`~atomsmith.generators.diffusion.conditioning.Infill` (held atoms; ``Infill.none`` for none).
+    ``cond``: a :class:`~atomsmith.generators.diffusion.conditioning.PropertyCondition` (classifier-free guidance;
+    two network evaluations per sub-step) or ``None``.
     ``values``: ``[B]`` guidance objective at the last active sub-step's denoised estimate (zeros without a guide).
     """
     if method not in SAMPLERS:
@@ -83,15 +85,20 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
         var = beta * (1 - ab_s) / (1 - ab_t)
         return mean + jnp.sqrt(jnp.maximum(var, 0.0)) * noise
 
-    def step(params, st: SamplerState, t, s, corrector, jump, key, atom_mask, csp, guide, infill):
+    def step(params, st: SamplerState, t, s, corrector, jump, key, atom_mask, csp, guide, infill, cond):
         b = st.frac.shape[0]
         dtype = st.frac.dtype
         sig_t, sig_s = sched.sigma(t), sched.sigma(s)
         ab_t, ab_s = sched.alpha_bar(t), sched.alpha_bar(s)
         k1, k2, k3, k4, k5 = jax.random.split(key, 5)
         m = atom_mask[..., None].astype(dtype)
-        coord, eps_l, eps_a, overflow = net.apply(params, st.frac, config.lattice.decode(st.z), st.species,
-                                                  atom_mask, jnp.full((b,), t), jnp.full((b,), csp, dtype))
+        args = (params, st.frac, config.lattice.decode(st.z), st.species, atom_mask, jnp.full((b,), t),
+                jnp.full((b,), csp, dtype))
+        coord, eps_l, eps_a, overflow = net.apply(*args)  # property-conditioned models: all properties hidden
+        if cond is not None:  # classifier-free guidance: conditional and unconditional outputs combined
+            c_coord, c_eps_l, c_eps_a, c_over = net.apply(*args, cond.values, cond.mask)
+            coord, eps_l, eps_a = combine_cfg((c_coord, c_eps_l, c_eps_a), (coord, eps_l, eps_a), cond.factor)
+            overflow = overflow | c_over
         sf = coord * jnp.sqrt(sigma_norm(sig_t))
         values = jnp.zeros((b,), dtype)
         if guide is not None:
@@ -124,11 +131,11 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
         return SamplerState(fh, zh, species, st.overflow | overflow), values
 
     @jax.jit
-    def run(params, state: SamplerState, grid: TimeGrid, keys, atom_mask, csp, guide, infill):
+    def run(params, state: SamplerState, grid: TimeGrid, keys, atom_mask, csp, guide, infill, cond=None):
         def body(carry, xs):
             st, last = carry
             ti, si, ci, ji, act, key = xs
-            new, values = step(params, st, ti, si, ci, ji, key, atom_mask, csp, guide, infill)
+            new, values = step(params, st, ti, si, ci, ji, key, atom_mask, csp, guide, infill, cond)
             new = jax.tree_util.tree_map(lambda a, b: jnp.where(act, a, b), new, st)
             return (new, jnp.where(act, values, last)), None
 

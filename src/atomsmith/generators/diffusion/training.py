@@ -85,17 +85,23 @@ def measure_edges(config: DiffusionConfig, cells: Sequence[Crystal], n: int = 20
 def train_diffusion(config: DiffusionConfig, train: Sequence[Crystal], val: Sequence[Crystal], train_config: TrainConfig,
                     *, batch_size: int = 64, checkpoint_path: str | os.PathLike | None = None,
                     metadata: Mapping[str, Any] | None = None, progress: bool = True, n_val: int = 512,
-                    stop_after: int | None = None) -> tuple[DiffusionModel, Any]:
+                    stop_after: int | None = None, init_from: Any = None) -> tuple[DiffusionModel, Any]:
     """Train with the shared loop; returns the model with the best (EMA) parameters and the :class:`FitResult`.
+
+    ``init_from``: parameters of a smaller model to start from (fine-tuning; see :func:`grow_params`), e.g. an
+    unconditional model that gains property inputs for classifier-free guidance.
 
     Validation loss is evaluated on up to ``n_val`` validation cells with a fixed key (so it is comparable across
     evaluations), and drives the choice of the best parameters.
     """
     loss_fn, net = make_loss_fn(config)
-    arrays = dense_arrays(train, config.elements)
+    arrays = dense_arrays(train, config.elements, properties=config.properties)
     a = arrays["frac"].shape[1]
-    val_arrays = dense_arrays(list(val)[:n_val], config.elements, max_atoms=max(a, max(c.n_atoms for c in val)))
+    val_arrays = dense_arrays(list(val)[:n_val], config.elements, max_atoms=max(a, max(c.n_atoms for c in val)),
+                              properties=config.properties)
     params = init_params(config, jax.random.PRNGKey(train_config.seed), n_atoms=a)
+    if init_from is not None:
+        params = grow_params(init_from, params)
     val_jnp = {k: jnp.asarray(v) for k, v in val_arrays.items()}
 
     @jax.jit
@@ -114,6 +120,40 @@ def train_diffusion(config: DiffusionConfig, train: Sequence[Crystal], val: Sequ
                  eval_fn=eval_fn, checkpoint_path=checkpoint_path, kind="diffusion", metadata=meta,
                  progress=progress, stop_after=stop_after)
     return DiffusionModel(config, result.best_params), result
+
+
+def grow_params(old: Any, new: Any) -> Any:
+    """Copy ``old`` parameters into the freshly initialised ``new`` ones of a model with wider inputs.
+
+    Leaves are matched by path, ignoring irreps multiplicities in e3nn weight names (``w[0,0] 31x0e,8x0e`` becomes
+    ``w[0,0] 33x0e,8x0e`` when two conditioning scalars join the 0e inputs). Leaves of equal shape are copied; a
+    leaf that grew (same rank, every axis at least as long) gets the old values in its leading block and zeros
+    elsewhere, so new input channels (appended at the end, as the property conditioning scalars are) start with no
+    effect. Any other mismatch raises ``ValueError``.
+    """
+    import re
+
+    def name(path) -> str:
+        return re.sub(r"\d+x(\d+[eo])", r"x\1", jax.tree_util.keystr(path))
+
+    old_flat = {name(path): leaf for path, leaf in jax.tree_util.tree_leaves_with_path(old)}
+    missing = []
+
+    def take(path, leaf):
+        if name(path) not in old_flat:
+            missing.append(jax.tree_util.keystr(path))
+            return leaf
+        o = jnp.asarray(old_flat[name(path)])
+        if o.shape == leaf.shape:
+            return o.astype(leaf.dtype)
+        if o.ndim != leaf.ndim or any(a > b for a, b in zip(o.shape, leaf.shape)):
+            raise ValueError(f"cannot grow {jax.tree_util.keystr(path)} from {o.shape} to {leaf.shape}")
+        return jnp.zeros_like(leaf).at[tuple(slice(0, n) for n in o.shape)].set(o.astype(leaf.dtype))
+
+    grown = jax.tree_util.tree_map_with_path(take, new)
+    if missing:
+        raise ValueError(f"parameters missing from the old model: {missing[:5]}")
+    return grown
 
 
 def init_params(config: DiffusionConfig, key: jax.Array, n_atoms: int = 5):
