@@ -1,0 +1,117 @@
+"""Guidance objectives for amorphous silicon: SW energy per atom and the fraction of four-fold atoms.
+
+All follow :class:`~atomsmith.guidance.base.Objective` (``(batch, species_weights=None) -> [G]``, lower is better,
+0 on padding structures), so they steer any generator through the shared guidance path and combine by weighted sums.
+Species are ignored (every atom is silicon). The batch's edges must reach the largest distance used: 3.77 Å for SW
+silicon, ``cutoff + 6 * bond_width`` for the smooth coordination (both below 3.8 Å with the defaults).
+
+=========================  ===================================================================================
+:class:`SWEnergyTarget`    ``((E - target) / scale)^2``, ``E`` the SW energy per atom (eV/atom) of
+                           :class:`atomsmith.assembly.objectives.SWEnergyPerAtom`
+:class:`FourFoldFraction`  ``phi``: smooth fraction of atoms with four neighbours (the value itself, in [0, 1])
+:class:`FourFoldTarget`    ``((phi - target) / scale)^2``
+=========================  ===================================================================================
+
+Smooth coordination. Each bond of length ``r`` counts ``s(r) = sigmoid((cutoff - r) / bond_width)`` (a Fermi step at
+the 2.85 Å bond cutoff of :mod:`atomsmith.metrics.amorphous`), ``c_i = sum_j s(r_ij)`` (periodic images counted
+separately), and an atom is four-fold with weight
+``w(c) ∝ sigmoid((c - 3.5) / count_width) - sigmoid((c - 4.5) / count_width)``, scaled to 1 at c = 4 (~0 at 3 and 5);
+``phi = mean_i w(c_i)``. As the widths go to 0 it becomes the hard four-fold fraction of
+:func:`atomsmith.metrics.amorphous.coordination_numbers`; the widths set how far the gradient reaches.
+"""
+
+from __future__ import annotations
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+from atomsmith.graphs.batching import GraphBatch
+from atomsmith.guidance.base import Combinable
+from atomsmith.nn.convolution import safe_norm
+from atomsmith.physics.stillinger_weber import SILICON
+
+#: the bond cutoff of the amorphous statistics (Å); see :data:`atomsmith.metrics.amorphous.SI_BOND_CUTOFF`.
+BOND_CUTOFF = 2.85
+
+
+def _masked(values: jax.Array, batch: GraphBatch) -> jax.Array:
+    return jnp.where(batch.graph_mask, values, 0.0)
+
+
+def sw_energy_per_atom(batch: GraphBatch, params=SILICON, max_degree: int = 32) -> jax.Array:
+    """``[G]`` SW energy per atom (eV/atom; NaN where an atom has more than ``max_degree`` neighbours within the
+    SW cutoff), computed by :class:`atomsmith.assembly.objectives.SWEnergyPerAtom`."""
+    from atomsmith.assembly.objectives import SWEnergyPerAtom  # the assembly package imports the guidance package
+
+    return SWEnergyPerAtom(params, max_degree)(batch)
+
+
+def smooth_coordination(batch: GraphBatch, cutoff: float = BOND_CUTOFF, bond_width: float = 0.05) -> jax.Array:
+    """``[N]`` smooth coordination numbers ``c_i = sum_j sigmoid((cutoff - r_ij) / bond_width)`` (0 on padding)."""
+    lengths, _ = safe_norm(batch.edge_vectors(), batch.edge_mask)
+    bond = jnp.where(batch.edge_mask, jax.nn.sigmoid((cutoff - lengths) / bond_width), 0.0)
+    counts = jax.ops.segment_sum(bond, batch.receivers, num_segments=batch.n_nodes)
+    return jnp.where(batch.node_mask, counts, 0.0)
+
+
+def fourfold_weight(counts: jax.Array, count_width: float = 0.1) -> jax.Array:
+    """Smooth indicator of ``count == 4``: ``sigmoid((c - 3.5)/w) - sigmoid((c - 4.5)/w)``, divided by its value at
+    ``c = 4`` so that exactly four-fold atoms weigh 1."""
+    peak = jax.nn.sigmoid(0.5 / count_width) - jax.nn.sigmoid(-0.5 / count_width)
+    return (jax.nn.sigmoid((counts - 3.5) / count_width) - jax.nn.sigmoid((counts - 4.5) / count_width)) / peak
+
+
+def fourfold_fraction(batch: GraphBatch, cutoff: float = BOND_CUTOFF, bond_width: float = 0.05,
+                      count_width: float = 0.1) -> jax.Array:
+    """``[G]`` smooth fraction of four-fold atoms per structure (0 on padding structures)."""
+    weight = fourfold_weight(smooth_coordination(batch, cutoff, bond_width), count_width)
+    weight = jnp.where(batch.node_mask, weight, 0.0)
+    total = jax.ops.segment_sum(weight, batch.node_graph, num_segments=batch.n_graphs)
+    fraction = total / jnp.maximum(batch.n_atoms, 1).astype(total.dtype)
+    return _masked(fraction, batch)
+
+
+@flax.struct.dataclass
+class SWEnergyTarget(Combinable):
+    """Hit a SW energy per atom: ``((E - target) / scale)^2`` per structure; ``target`` (eV/atom) scalar or ``[G]``,
+    ``scale`` in eV/atom (an error of ``scale`` costs 1)."""
+
+    target: float
+    scale: float = 0.05
+    params: object = flax.struct.field(pytree_node=False, default=SILICON)
+    max_degree: int = flax.struct.field(pytree_node=False, default=32)
+
+    def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
+        del species_weights
+        energy = sw_energy_per_atom(batch, self.params, self.max_degree)
+        return _masked(((energy - self.target) / self.scale) ** 2, batch)
+
+
+@flax.struct.dataclass
+class FourFoldFraction(Combinable):
+    """The smooth four-fold fraction ``phi`` itself (``[G]``, in [0, 1]); ``-1.0 * FourFoldFraction()`` maximises it."""
+
+    cutoff: float = BOND_CUTOFF
+    bond_width: float = 0.05
+    count_width: float = 0.1
+
+    def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
+        del species_weights
+        return fourfold_fraction(batch, self.cutoff, self.bond_width, self.count_width)
+
+
+@flax.struct.dataclass
+class FourFoldTarget(Combinable):
+    """Hit a four-fold fraction: ``((phi - target) / scale)^2`` per structure (``target`` scalar or ``[G]``)."""
+
+    target: float
+    scale: float = 0.05
+    cutoff: float = BOND_CUTOFF
+    bond_width: float = 0.05
+    count_width: float = 0.1
+
+    def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
+        del species_weights
+        phi = fourfold_fraction(batch, self.cutoff, self.bond_width, self.count_width)
+        return _masked(((phi - self.target) / self.scale) ** 2, batch)
