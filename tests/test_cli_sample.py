@@ -152,3 +152,18 @@ def test_crystal_infilling_cli(tiny_checkpoint, tmp_path):
     result = runner.invoke(app, ["infill", "--model", str(tiny_checkpoint), "--fixed", str(bad), "--n-free", "1",
                                  "--out", str(tmp_path / "d.extxyz")])
     assert result.exit_code != 0 and "bad.cif" in result.output
+
+
+def test_classifier_free_guidance_from_the_cli(tiny_checkpoint, tmp_path):
+    config = DiffusionConfig.tiny().with_properties(["heat_ref"], [1.0], [0.5])
+    path = tmp_path / "cfg.ckpt"
+    params = jax.tree_util.tree_map(lambda x: x + 0.01, init_params(config, jax.random.PRNGKey(0)))
+    DiffusionModel(config, params).save(path)
+    out = tmp_path / "cfg.extxyz"
+    result = _run("-n", 2, "--model", path, "--steps", 2, "--no-progress", "--out", out, "--target", "heat_ref=0.5",
+                  "--cfg-scale", 2.0)
+    assert result.exit_code == 0, result.output
+    assert all("guidance_objective" not in c.properties for c in io.read(out))  # CFG, not gradient guidance
+    result = _run("-n", 2, "--model", tiny_checkpoint, "--steps", 2, "--out", tmp_path / "y.extxyz", "--target",
+                  "heat_ref=0.5", "--guidance-mode", "classifier-free")
+    assert result.exit_code != 0 and "classifier-free" in result.output

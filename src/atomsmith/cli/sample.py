@@ -93,6 +93,12 @@ def sample(
                                                              "atomsmith.generators.diffusion.conditioning)."),
     property_scale: float = typer.Option(0.1, help="Tolerance of --target/--range in the property's units (eV): "
                                                    "an error of this size costs 1."),
+    mode: str = typer.Option("auto", "--guidance-mode",
+                             help="auto: classifier-free guidance when the model was trained with the targeted "
+                                  "properties as inputs (e.g. perov-5-cfg), else gradient guidance with a predictor; "
+                                  "or force 'gradient' / 'classifier-free'."),
+    cfg_scale: float = typer.Option(2.0, min=0.0, help="Classifier-free guidance factor (1 = conditional model "
+                                                       "alone, larger = sharper)."),
     predictor: list[str] = typer.Option(None, "--predictor", help="Predictor(s) providing the guided properties "
                                                                   "(shipped name or checkpoint; default: the shipped "
                                                                   "predictors for the model's dataset)."),
@@ -108,6 +114,8 @@ def sample(
       atomsmith sample -n 50 --target heat_ref=0.5 --out low_heat.extxyz
 
       atomsmith sample -n 50 --range heat_ref=0.3:0.7 --format cif --out cifs/
+
+      atomsmith sample -n 50 --model perov-5-cfg --target heat_ref=0.5 --cfg-scale 2 --out cfg.extxyz
     """
     from rich.console import Console
     from rich.table import Table
@@ -134,14 +142,26 @@ def sample(
 
         return sample_environments(generator, name, n, seed, out, out_format, directory, gz, force, composition)
     steps = steps or DEFAULT_STEPS
-    conditions = {"composition": numbers} if numbers else None
-    guidance, predictors, requests = _guidance(target, prop_range, property_scale, predictor, name, generator)
+    conditions = {"composition": numbers} if numbers else {}
+    if mode not in ("auto", "gradient", "classifier-free"):
+        raise typer.BadParameter(f"unknown guidance mode {mode!r}; choose auto, gradient or classifier-free",
+                                 param_hint="--guidance-mode")
+    conditioned = tuple(getattr(getattr(generator, "config", None), "properties", ()) or ())
+    cfg_targets = _cfg_targets(target, prop_range, conditioned, mode, predictor)
+    if cfg_targets:
+        conditions.update(cfg_targets)
+        guidance, predictors, requests = None, {}, []
+        if not predictor and set(cfg_targets) <= set(_shipped_properties(name, generator)):
+            _, predictors, requests = _guidance(target, [], property_scale, predictor, name, generator)  # report
+    else:
+        guidance, predictors, requests = _guidance(target, prop_range, property_scale, predictor, name, generator)
     stats: dict = {}
     t0 = time.perf_counter()
     try:
-        crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions, steps=steps,
+        extra = {"cfg_scale": cfg_scale} if cfg_targets else {}
+        crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions or None, steps=steps,
                                     method=sampler, batch_size=batch_size, progress=progress, stats=stats,
-                                    guidance=guidance, guidance_scale=guidance_scale)
+                                    guidance=guidance, guidance_scale=guidance_scale, **extra)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     seconds = time.perf_counter() - t0
@@ -162,6 +182,40 @@ def sample(
     console.print(table)
 
 
+def _cfg_targets(targets, ranges, conditioned, mode, predictor_specs) -> dict[str, float]:
+    """``{property: value}`` to pass as classifier-free conditions, or ``{}`` for gradient guidance."""
+    if mode == "gradient" or not targets:
+        return {}
+    from atomsmith.guidance.requests import PropertyRequest
+
+    try:
+        requests = [PropertyRequest.parse(t) for t in targets]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--target") from None
+    usable = (not ranges and not predictor_specs and all(r.is_target and r.name in conditioned for r in requests))
+    if mode == "classifier-free" and not usable:
+        names = ", ".join(conditioned) or "none"
+        raise typer.BadParameter(f"classifier-free guidance needs --target values of properties the model was "
+                                 f"trained on (this model: {names}) and no --range/--predictor",
+                                 param_hint="--guidance-mode")
+    return {r.name: r.low for r in requests} if usable else {}
+
+
+def _shipped_properties(name, generator) -> list[str]:
+    from atomsmith.guidance.requests import shipped_predictors
+
+    return list(shipped_predictors(_dataset_of(name, generator)))
+
+
+def _dataset_of(name, generator) -> str | None:
+    from atomsmith.pretrained import available, info
+
+    dataset = info(name).get("dataset") if name in available() else None
+    if dataset is None:
+        dataset = str(getattr(generator, "metadata", {}).get("how_trained", {}).get("dataset", "")).split(":")[0] or None
+    return dataset
+
+
 def _guidance(targets, ranges, scale, predictor_specs, name, generator):
     """``(objective or None, {property: predictor}, requests)`` from the --target/--range/--predictor options."""
     texts = [(t, False) for t in targets or []] + [(r, True) for r in ranges or []]
@@ -170,8 +224,7 @@ def _guidance(targets, ranges, scale, predictor_specs, name, generator):
             raise typer.BadParameter("--predictor needs a --target or --range to guide", param_hint="--predictor")
         return None, {}, []
     from atomsmith.guidance.requests import PropertyRequest, UnknownPropertyError, build_objective, resolve_predictors
-    from atomsmith.pretrained import WrongModelKindError, available, info
-    from atomsmith.pretrained import UnknownModelError
+    from atomsmith.pretrained import UnknownModelError, WrongModelKindError
 
     requests = []
     for text, is_range in texts:
@@ -185,9 +238,7 @@ def _guidance(targets, ranges, scale, predictor_specs, name, generator):
         requests.append(request)
     if len({r.name for r in requests}) != len(requests):
         raise typer.BadParameter("each property may be requested once", param_hint="--target")
-    dataset = info(name).get("dataset") if name in available() else None
-    if dataset is None:
-        dataset = str(getattr(generator, "metadata", {}).get("how_trained", {}).get("dataset", "")).split(":")[0] or None
+    dataset = _dataset_of(name, generator)
     try:
         predictors = resolve_predictors(requests, predictor_specs or (), dataset, model_name=name)
     except (UnknownPropertyError, UnknownModelError, WrongModelKindError) as exc:
@@ -208,7 +259,7 @@ def _property_rows(crystals, requests, predictors, guidance_scale) -> list[tuple
         else:
             asked = f"{request.low:g}:{request.high:g}"
             err = np.maximum(request.low - values, 0) + np.maximum(values - request.high, 0)
-        rows.append((f"{request.name} (guide predictor; asked {asked}, w = {guidance_scale:g})",
+        rows.append((f"{request.name} by its predictor (asked {asked})",
                      f"mean {values.mean():.3f}, MAE to request {err.mean():.3f}"))
     return rows
 
