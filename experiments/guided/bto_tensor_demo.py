@@ -240,6 +240,8 @@ def direct_optimisation(args, guide, judge, cells, targets: dict[str, float]) ->
 
 
 def _strip_plot(ax, arms: dict, dataset_guide: dict) -> None:
+    import matplotlib.ticker
+
     names = list(arms)
     for k, name in enumerate(names):
         j, target = np.asarray(arms[name]["samples"]["judge"]), arms[name]["target_e"]
@@ -250,6 +252,10 @@ def _strip_plot(ax, arms: dict, dataset_guide: dict) -> None:
             ax.plot([target], [k], "rv", ms=7)
     ax.axvspan(dataset_guide["p10"], dataset_guide["p90"], color="0.85", zorder=0, label="dataset p10-p90 (guide)")
     ax.set_xscale("log")
+    ticks = [0.2, 0.3, 0.5, 1.0, 2.0, 5.0]
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
     ax.set_yticks(range(len(names)))
     ax.set_yticklabels(names, fontsize=7)
     ax.set_xlabel("Ti Born-charge anisotropy, judge model (e; clipped to [0.2, 5])")
