@@ -38,19 +38,25 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="first N cells per split (smoke runs)")
+    parser.add_argument("--init", default="perov-5", help="model to start from: the unconditional shipped model "
+                                                          "(grown) or an earlier conditional checkpoint (continued)")
+    parser.add_argument("--summary", type=Path, default=HERE / "cfg_finetune.json")
     parser.add_argument("--out", type=Path, default=HERE / "runs" / "perov5_cfg.ckpt")
     args = parser.parse_args()
     command = " ".join(["python experiments/guided/cfg_finetune.py"] + sys.argv[1:])
 
-    base = load_model("perov-5", kinds=("diffusion",))
+    base = load_model(args.init, kinds=("diffusion",))
     train = datasets.load("perov_5", "train", limit=args.limit)
     val = datasets.load("perov_5", "val", limit=args.limit)
     y = np.array([c.properties["heat_ref"] for c in train])
     config = base.config.with_properties(["heat_ref"], [y.mean()], [y.std()], dropout=args.dropout)
+    if base.config.properties:  # continuing a conditional model: keep its standardisation
+        config = base.config.with_properties(base.config.properties, base.config.property_mean,
+                                             base.config.property_std, dropout=args.dropout)
     tc = TrainConfig(learning_rate=args.lr, max_steps=args.steps, warmup_steps=min(100, args.steps // 10),
                      eval_every=500, checkpoint_every=250, seed=args.seed)
     meta = {"how_trained": {"command": command, "dataset": "perov_5:train", "validation": "perov_5:val",
-                            "init_from": "perov-5 (shipped v5), grown with grow_params", "n_train": len(train),
+                            "init_from": f"{args.init} (grown with grow_params)", "n_train": len(train),
                             "batch_size": args.batch_size, "seed": args.seed, "property": "heat_ref",
                             "property_dropout": args.dropout}}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +73,7 @@ def main() -> None:
     summary = {"command": command, "wall_s": round(wall, 1), "steps": how["steps"], "n_params": how["n_params"],
                "best_val_loss": result.best_metric, "val_history": history,
                "base_model_val_loss": base.metadata.get("how_trained", {}).get("best_val_loss")}
-    (HERE / "cfg_finetune.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    args.summary.write_text(json.dumps(summary, indent=2, default=float) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "val_history"}, default=float))
 
 
