@@ -35,7 +35,7 @@ import jax
 import numpy as np
 
 from atomsmith import datasets
-from atomsmith.guidance import PropertyRange, PropertyTarget, minimize
+from atomsmith.guidance import MinDistance, PropertyRange, PropertyTarget, minimize
 from atomsmith.metrics import validity
 from atomsmith.predictors import load_predictor
 from atomsmith.pretrained import load_model
@@ -70,6 +70,9 @@ def main() -> None:
     parser.add_argument("--opt-starts", type=int, default=100)
     parser.add_argument("--opt-per-start", type=int, default=10)
     parser.add_argument("--opt-scale", type=float, default=10.0)
+    parser.add_argument("--opt-min-distance", type=float, default=0.0,
+                        help="add MinDistance(d) (Å) to the minimisation objective (0: plain minimisation)")
+    parser.add_argument("--only-opt", action="store_true", help="run only the property-optimisation protocol")
     parser.add_argument("--judge", type=Path, default=HERE / "judge_heat_ref.ckpt")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--tag", default="perov5_heat_ref")
@@ -101,7 +104,7 @@ def main() -> None:
         return crystals
 
     plain = run("unconditional")
-    for label, target in targets.items():
+    for label, target in ({} if args.only_opt else targets).items():
         results["runs"][f"{label}/w=0"] = summarise(plain, target, judge, guide)
         for w in scales:
             name = f"{label}/w={w:g}"
@@ -114,9 +117,12 @@ def main() -> None:
 
     # a range
     low, high = pct[10], pct[50]
+    if args.only_opt:
+        low, high = -np.inf, np.inf
     w_range = 10.0
-    ranged = run("range", guidance=PropertyRange(guide, low=low, high=high, scale=0.1), guidance_scale=w_range)
-    for name, crystals in (("range/w=0", plain), (f"range/w={w_range:g}", ranged)):
+    ranged = [] if args.only_opt else run("range", guidance=PropertyRange(guide, low=low, high=high, scale=0.1),
+                                           guidance_scale=w_range)
+    for name, crystals in (() if args.only_opt else (("range/w=0", plain), (f"range/w={w_range:g}", ranged))):
         valid = valid_mask(crystals)
         pj = np.array(judge.predict(crystals), float)[valid]
         results["runs"][name] = {"low": low, "high": high, "valid": float(valid.mean()),
@@ -126,7 +132,10 @@ def main() -> None:
     # CDVAE property optimisation (minimise heat_ref)
     t0 = time.perf_counter()
     n_opt = args.opt_starts * args.opt_per_start
-    opt = model.sample(jax.random.fold_in(key, 1), n_opt, steps=args.steps, guidance=minimize(guide, scale=0.1),
+    objective = minimize(guide, scale=0.1)
+    if args.opt_min_distance > 0:
+        objective = objective + MinDistance(args.opt_min_distance)
+    opt = model.sample(jax.random.fold_in(key, 1), n_opt, steps=args.steps, guidance=objective,
                        guidance_scale=args.opt_scale)
     results["timing_s"]["optimisation"] = round(time.perf_counter() - t0, 1)
     all_samples.extend(c.with_properties(run="optimisation") for c in opt)
@@ -141,7 +150,9 @@ def main() -> None:
     plain_pj = np.array(judge.predict(plain), float)
     sr["unconditional_best_of_1"] = {f"SR{p}": float(np.mean(np.where(plain_valid, plain_pj, np.inf) <= pct[p]))
                                      for p in (5, 10, 15)}
-    results["optimisation"] = {"objective": "minimize(guide, scale=0.1)", "scale": args.opt_scale,
+    results["optimisation"] = {"objective": "minimize(guide, scale=0.1)" + (
+                                   f" + MinDistance({args.opt_min_distance})" if args.opt_min_distance > 0 else ""),
+                               "scale": args.opt_scale,
                                "starts": args.opt_starts, "per_start": args.opt_per_start,
                                "valid": float(valid.mean()), "success_rates": sr, "cdvae": CDVAE_SR}
     print("SR", sr, flush=True)
@@ -149,7 +160,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with gzip.open(args.out / f"samples_{args.tag}.extxyz.gz", "wt") as fh:
         fh.write(io.to_extxyz(all_samples))
-    plot(results, targets, scales, args.out / f"{args.tag}.png")
+    if not args.only_opt:
+        plot(results, targets, scales, args.out / f"{args.tag}.png")
     public = json.loads(json.dumps(results, default=float))
     for r in public["runs"].values():
         r.pop("_judge_values", None)
