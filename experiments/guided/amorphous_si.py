@@ -1,10 +1,12 @@
 """Amorphous silicon with diffusion: fixed cell and composition, property-conditioned a-Si cells.
 
-One command (about 30 min of training plus ~30 min of sampling and analysis on one core of the shared CPU; a
-trained checkpoint under ``runs/`` is reused, an interrupted training resumes exactly):
+One command (about 12 min of training plus ~10 min of sampling and analysis on the shared 2-core CPU; a trained
+checkpoint under ``runs/`` is reused, an interrupted training resumes exactly; the shipped ``a-si`` model is that
+checkpoint):
 
     nice -n 10 python experiments/guided/amorphous_si.py            # full run -> amorphous_si.json + PNGs
     python experiments/guided/amorphous_si.py --quick               # smoke run (tiny model, minutes)
+    python experiments/guided/amorphous_si.py --tables              # README tables from amorphous_si.json
 
 1. **Data.** The SW melt-quench cells of ``experiments/a_si_data`` (16 x 64, 8 x 216 and 20 x 512 atoms, 2.29 g/cm3,
    seed 0). When ``experiments/a_si_data/output/a_si_N.extxyz`` is absent they are regenerated with
@@ -16,7 +18,8 @@ trained checkpoint under ``runs/`` is reused, an interrupted training resumes ex
    melt-quench cubic cell of N atoms (2.29 g/cm3). Every set - diffusion samples, melt-quench cells and
    random-placement cells (uniform positions, no pair closer than 2 Å, the melt-quench start) - gets the SAME short
    SW relaxation (:data:`SHORT_RELAX`: FIRE, fixed cell, at most 300 steps or f_max 0.01 eV/Å) before g(r), bond
-   angles, coordination (2.85 Å) and SW energy per atom are compared.
+   angles, coordination (2.85 Å) and SW energy per atom are compared; the 64-atom diffusion and random cells are
+   also relaxed fully (:data:`FULL_RELAX`, the melt-quench protocol's final FIRE).
 4. **Timing.** Wall time per cell of diffusion sampling (+ relaxation) against one melt-quench of a 64-atom cell
    with the data protocol, timed here in the same process, and the per-cell costs recorded in
    ``experiments/a_si_data/results.json``.
@@ -387,7 +390,8 @@ def timing_table(results: dict, quick: bool) -> dict:
     for n, size in results["sizes"].items():
         t = size["timing_sampling"]
         warm = t["seconds_per_cell_warm"] or t["seconds_per_cell_first_call"]
-        out[n] = {"diffusion_sample_s_per_cell": warm, "diffusion_first_call_s_per_cell": t["seconds_per_cell_first_call"],
+        out[n] = {"diffusion_sample_s_per_cell": warm,
+                  "diffusion_first_call_s_per_cell": t["seconds_per_cell_first_call"],
                   "short_relax_s_per_cell": size["diffusion"]["relax"]["seconds_per_cell"],
                   "diffusion_plus_relax_s_per_cell": warm + size["diffusion"]["relax"]["seconds_per_cell"]}
     return out
@@ -465,19 +469,20 @@ def markdown_tables(results: dict) -> str:
                 f"{st['first_peak']:.3f} | {steps} |")
     full = results["sizes"].get("64", {}).get("full_relax")
     if full:
-        lines += ["", "| 64 atoms, full relax (f_max 0.001 eV/Å) | E (eV/atom) | coordination | 4-fold | angle std (°) | "
-                  "FIRE steps (mean) |", "|---" * 6 + "|"]
+        lines += ["", "| 64 atoms, full relax (f_max 0.001 eV/Å) | E (eV/atom) | coordination | 4-fold | "
+                  "angle std (°) | FIRE steps (mean) |", "|---" * 6 + "|"]
         for name in ("diffusion", "random"):
             st = full[name]
             lines.append(f"| {name} | {st['energy_per_atom_mean']:.3f} ± {st['energy_per_atom_std']:.3f} | "
-                         f"{st['coordination_mean']:.2f} | {100 * st['fourfold_fraction']:.0f} % | {st['angle_std']:.1f} | "
-                         f"{st['relax']['steps_mean']:.0f} |")
+                         f"{st['coordination_mean']:.2f} | {100 * st['fourfold_fraction']:.0f} % | "
+                         f"{st['angle_std']:.1f} | {st['relax']['steps_mean']:.0f} |")
         mq = results["sizes"]["64"]["melt_quench"]
-        lines.append(f"| melt-quench (its own final FIRE) | {mq['energy_per_atom_mean']:.3f} ± {mq['energy_per_atom_std']:.3f}"
-                     f" | {mq['coordination_mean']:.2f} | {100 * mq['fourfold_fraction']:.0f} % | {mq['angle_std']:.1f} | - |")
+        lines.append(f"| melt-quench (its own final FIRE) | {mq['energy_per_atom_mean']:.3f} ± "
+                     f"{mq['energy_per_atom_std']:.3f} | {mq['coordination_mean']:.2f} | "
+                     f"{100 * mq['fourfold_fraction']:.0f} % | {mq['angle_std']:.1f} | - |")
     t = results["timing"]
-    lines += ["", "| atoms | diffusion sample (s/cell, warm) | first call incl. compile (s/cell) | short relax (s/cell) | "
-              "sample + relax (s/cell) | melt-quench (s/cell) |", "|---" * 6 + "|"]
+    lines += ["", "| atoms | diffusion sample (s/cell, warm) | first call incl. compile (s/cell) | "
+              "short relax (s/cell) | sample + relax (s/cell) | melt-quench (s/cell) |", "|---" * 6 + "|"]
     for n in results["sizes"]:
         mq = t["melt_quench_recorded_s_per_cell"].get(n)
         here = t.get("melt_quench_64_timed_here_s") if n == "64" else None
@@ -491,7 +496,8 @@ def markdown_tables(results: dict) -> str:
         for r in rows:
             req = "unconditional" if r["target"] is None else f"{r['target']:.3g}"
             err = ("-", "-") if r["target"] is None else (f"{r['abs_error_before']:.3f}", f"{r['abs_error_after']:.3f}")
-            lines.append(f"| {req} | {r['guidance_scale']:g} | {r['before_relax_mean']:.3f} ± {r['before_relax_std']:.3f}"
+            lines.append(f"| {req} | {r['guidance_scale']:g} | "
+                         f"{r['before_relax_mean']:.3f} ± {r['before_relax_std']:.3f}"
                          f" | {r['after_relax_mean']:.3f} ± {r['after_relax_std']:.3f} | {err[0]} | {err[1]} | "
                          f"{r['energy_after']:.3f} |")
     return "\n".join(lines)
