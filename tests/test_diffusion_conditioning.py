@@ -58,15 +58,15 @@ def test_predictor_guidance_outputs_are_finite_and_reproducible(model):
     predictor = init_predictor(PredictorConfig.for_target("heat_ref", encoder=encoder), jax.random.PRNGKey(1))
     objective = [PropertyTarget(predictor, target=0.5, scale=0.1), MinDistance(1.0)]
     assert objective_cutoff(objective[0], 9.0) == 4.0
-    a = model.sample(jax.random.PRNGKey(5), 5, steps=STEPS, guidance=objective, guidance_scale=0.1)
-    b = model.sample(jax.random.PRNGKey(5), 5, steps=STEPS, guidance=objective, guidance_scale=0.1)
+    a = model.sample(jax.random.PRNGKey(5), 5, steps=4, guidance=objective, guidance_scale=0.1)
+    b = model.sample(jax.random.PRNGKey(5), 5, steps=4, guidance=objective, guidance_scale=0.1)
     assert len(a) == 5
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x.frac_coords, y.frac_coords)
         np.testing.assert_array_equal(x.numbers, y.numbers)
         assert np.isfinite(x.frac_coords).all() and np.isfinite(x.lattice).all() and x.volume > 0.1
         assert np.isfinite(x.properties["guidance_objective"])
-    per_structure = model.sample(jax.random.PRNGKey(5), 5, steps=STEPS, guidance=objective,
+    per_structure = model.sample(jax.random.PRNGKey(5), 5, steps=4, guidance=objective,
                                  guidance_scale=np.full(5, 0.1))
     np.testing.assert_allclose(per_structure[0].frac_coords, a[0].frac_coords, atol=1e-6)
 
@@ -142,3 +142,15 @@ def test_lattice_condition_holds_the_cell_in_the_callers_frame(model):
         model.sample(jax.random.PRNGKey(1), 2, steps=STEPS, conditions={"lattice": np.zeros((3, 3))})
     with pytest.raises(InvalidRequestError):
         model.sample(jax.random.PRNGKey(1), 3, steps=STEPS, conditions={"lattice": per_cell})
+
+
+def test_guidance_sees_the_held_cell_and_capacity_grows_with_atoms(model):
+    lattice = np.eye(3) * 3.7
+    out = model.sample(jax.random.PRNGKey(3), 8, steps=STEPS, guidance=VolumeTarget(40.0), guidance_scale=0.05,
+                       conditions={"lattice": lattice, "n_atoms": 5})
+    held_value = (3.7 ** 3 - 40.0) ** 2
+    for c in out:  # the objective is evaluated on the held cell, not on the network's estimate of it
+        assert c.properties["guidance_objective"] == pytest.approx(held_value, rel=1e-4)
+    largest = max(a for a, _ in model.config.n_atoms_counts)
+    assert model._capacity(largest) == model.config.max_edges_per_cell
+    assert model._capacity(4 * largest) >= 4 * model.config.max_edges_per_cell

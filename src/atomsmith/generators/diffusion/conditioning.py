@@ -45,6 +45,10 @@ from atomsmith.graphs.neighbors_jax import NeighborSpec
 from atomsmith.nn.encoder import N_ELEMENTS
 
 
+#: cap on the norm of one atom's objective gradient w.r.t. its fractional coordinates (guards against overflow).
+MAX_ATOM_GRAD = 1e6
+
+
 @flax.struct.dataclass
 class Guide:
     """Gradient guidance inside the sampler (a pytree: changing targets or the scale does not recompile).
@@ -120,13 +124,15 @@ def objective_on_dense(guide: Guide, frac: jax.Array, lattice: jax.Array, specie
     return guide.objective(graph, weights)
 
 
-def guided_outputs(guide: Guide, frac, z, species, sf, eps_l, eps_a, sig_t, ab_t, atom_mask, decode, csp):
+def guided_outputs(guide: Guide, frac, z, species, sf, eps_l, eps_a, sig_t, ab_t, atom_mask, decode, csp,
+                   infill: Infill | None = None):
     """Apply gradient guidance to the network outputs (see module docstring).
 
     Args:
       frac ``[B,A,3]``, z ``[B,6]``, species ``[B,A,K]``: the noisy state at time t.
       sf: ``[B,A,3]`` coordinate score (fractional units, not normalised); eps_l ``[B,6]``, eps_a ``[B,A,K]``.
       sig_t, ab_t: scalars at t. decode: ``z -> lattice [B,3,3]``. csp: bool scalar (species held: no species term).
+      infill: held atoms / cell: a held cell is evaluated as itself, not as the network's estimate of it.
     Returns:
       ``(sf, eps_l, eps_a, values [B])`` with values = the objective at the denoised estimate.
     """
@@ -135,13 +141,19 @@ def guided_outputs(guide: Guide, frac, z, species, sf, eps_l, eps_a, sig_t, ab_t
     z0 = jnp.clip((z - sq_1ab * eps_l) / sq_ab, -5.0, 5.0)
     sp0 = jnp.clip((species - sq_1ab * eps_a) / sq_ab, -5.0, 5.0)
     sp0 = jnp.where(csp, species, sp0)
+    if infill is not None:
+        z0 = jnp.where(infill.hold_lattice[:, None], infill.z, z0)
 
     def total(f, zz, sp):
         values = objective_on_dense(guide, f, decode(zz), sp, atom_mask)
         return jnp.sum(values), values
 
     (_, values), (g_f, g_z, g_a) = jax.value_and_grad(total, argnums=(0, 1, 2), has_aux=True)(frac0, z0, sp0)
-    g_f, g_z, g_a = (jnp.nan_to_num(g) for g in (g_f, g_z, g_a))  # a degenerate estimate must not poison the state
+    # a degenerate estimate (two atoms on top of each other under a repulsive objective) must not poison the state:
+    # non-finite entries are dropped and each atom's coordinate gradient is capped at MAX_ATOM_GRAD (fractional^-1)
+    g_f, g_z, g_a = (jnp.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) for g in (g_f, g_z, g_a))
+    norm = jnp.linalg.norm(g_f, axis=-1, keepdims=True)
+    g_f = g_f * jnp.minimum(1.0, MAX_ATOM_GRAD / jnp.maximum(norm, 1e-30))
     w = jnp.asarray(guide.scale, frac.dtype)
     w_b = jnp.broadcast_to(w, (frac.shape[0],))
     wc, wl, ws = (jnp.asarray(guide.weights, frac.dtype)[i] for i in range(3))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -133,9 +134,9 @@ class DiffusionModel:
         bar = _SampleProgress(n, steps * (resample + 1), enabled=progress)
         per = 2 if method == "pc" else 1
         grid = time_grid(steps, min(CHUNK, per * steps * (resample + 1)), method, resample)
-        run = self._runner(method, step_lr)
         done = 0
         for (n_atoms, csp), members in sorted(groups.items()):
+            run = self._runner(method, step_lr, self._capacity(n_atoms))
             for start in range(0, len(members), batch_size):
                 idx = members[start:start + batch_size]
                 b = min(batch_size, bucket_size(len(idx), minimum=4))
@@ -267,11 +268,21 @@ class DiffusionModel:
         z = self.config.lattice.encode(jnp.asarray(lattices))
         return Infill(jnp.asarray(frac), jnp.asarray(species), jnp.asarray(mask), z, jnp.asarray(hold))
 
-    def _runner(self, method: str, step_lr: float) -> Callable:
-        key = (method, float(step_lr))
+    def _runner(self, method: str, step_lr: float, capacity: int | None = None) -> Callable:
+        capacity = capacity or self.config.max_edges_per_cell
+        key = (method, float(step_lr), int(capacity))
         if key not in self._runners:
-            self._runners[key] = make_chunk_runner(self.config, method, step_lr)
+            config = dataclasses.replace(self.config, max_edges_per_cell=int(capacity))
+            self._runners[key] = make_chunk_runner(config, method, step_lr)
         return self._runners[key]
+
+    def _capacity(self, n_atoms: int) -> int:
+        """Neighbour-list capacity per cell: the trained one, scaled with the atom count for cells larger than any
+        training cell (the capacity was measured on training cells; edges grow linearly with atoms at fixed
+        density)."""
+        largest = max(a for a, _ in self.config.n_atoms_counts)
+        base = self.config.max_edges_per_cell
+        return base if n_atoms <= largest else int(8 * np.ceil(base * n_atoms / largest / 8))
 
     def _index(self, z: int) -> int:
         try:

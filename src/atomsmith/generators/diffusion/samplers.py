@@ -103,7 +103,7 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
         values = jnp.zeros((b,), dtype)
         if guide is not None:
             sf, eps_l, eps_a, values = guided_outputs(guide, st.frac, st.z, st.species, sf, eps_l, eps_a, sig_t,
-                                                      ab_t, atom_mask, config.lattice.decode, csp)
+                                                      ab_t, atom_mask, config.lattice.decode, csp, infill)
         noise_f = jax.random.normal(k1, st.frac.shape)
         # corrector: Langevin on the coordinates at fixed t (DiffCSP step size)
         e = step_lr * (sig_t / sched.sigma_min) ** 2
