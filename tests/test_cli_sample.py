@@ -167,3 +167,20 @@ def test_classifier_free_guidance_from_the_cli(tiny_checkpoint, tmp_path):
     result = _run("-n", 2, "--model", tiny_checkpoint, "--steps", 2, "--out", tmp_path / "y.extxyz", "--target",
                   "heat_ref=0.5", "--guidance-mode", "classifier-free")
     assert result.exit_code != 0 and "classifier-free" in result.output
+
+
+def test_amorphous_mode_cell_and_relax_options(tmp_path):
+    import numpy as np
+
+    config = DiffusionConfig.tiny(elements=(14,))
+    path = tmp_path / "si.ckpt"
+    DiffusionModel(config, init_params(config, jax.random.PRNGKey(0))).save(path)
+    out = tmp_path / "si.extxyz"
+    result = _run("-n", 2, "--model", path, "--steps", 2, "--no-progress", "--out", out, "--composition", "Si8",
+                  "--cell", "5.43", "--relax", "--relax-steps", 50)
+    assert result.exit_code == 0, result.output
+    cells = io.read(out, min_distance=None)
+    assert all(c.n_atoms == 8 and np.allclose(c.lattice, np.eye(3) * 5.43) for c in cells)
+    assert all("sw_energy_per_atom" in c.properties for c in cells)
+    result = _run("-n", 2, "--model", path, "--out", tmp_path / "x.extxyz", "--cell", "1,2")
+    assert result.exit_code != 0 and "--cell" in result.output

@@ -166,20 +166,10 @@ def sw_energy_per_atom(crystal: Crystal) -> float:
 
 def short_relax(crystal: Crystal, settings: dict = SHORT_RELAX) -> tuple[Crystal, dict]:
     """The short fixed-cell SW relaxation (:data:`SHORT_RELAX`, or ``settings``); returns the relaxed cell and its
-    record."""
-    import jax.numpy as jnp
+    record (:func:`atomsmith.physics.relax.relax_crystal`, also behind ``atomsmith sample --relax``)."""
+    from atomsmith.physics.relax import relax_crystal
 
-    from atomsmith.physics.relax import FireConfig, fire_relax, relax_spec
-    from atomsmith.physics.stillinger_weber import SWModel
-
-    config = FireConfig(**settings, model=SWModel(max_degree=SW_MAX_DEGREE))
-    spec = relax_spec(crystal.lattice, crystal.n_atoms, config, MAX_NEIGHBORS)
-    r = fire_relax(jnp.asarray(crystal.positions, jnp.float32), jnp.asarray(crystal.lattice, jnp.float32), spec,
-                   config)
-    relaxed = Crystal.from_cartesian(crystal.lattice, np.asarray(r.positions, np.float64), crystal.numbers).wrapped()
-    record = {"steps": int(r.n_steps), "max_force": float(r.max_force), "converged": bool(r.converged),
-              "overflow": bool(r.overflow), "energy_per_atom": float(r.energy) / crystal.n_atoms}
-    return relaxed, record
+    return relax_crystal(crystal, max_degree=SW_MAX_DEGREE, max_neighbors=MAX_NEIGHBORS, **settings)
 
 
 def fourfold(crystal: Crystal) -> float:

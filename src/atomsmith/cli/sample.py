@@ -84,6 +84,12 @@ def sample(
     composition: str = typer.Option(None, help="Structure prediction: fixed composition of every cell, "
                                                "e.g. SrTiO3 (only lattice and coordinates are generated)."),
     batch_size: int = typer.Option(256, min=1, help="Cells sampled together."),
+    cell: str = typer.Option(None, help="Hold the cell (amorphous mode): 'a' (cubic, Å), 'a,b,c' (orthorhombic) or "
+                                        "9 numbers (rows); use with --composition, e.g. --model a-si --composition "
+                                        "Si64 --cell 10.92."),
+    relax: bool = typer.Option(False, "--relax", help="Short Stillinger-Weber relaxation of every sample (Si "
+                                                      "cells; fixed cell, FIRE to 0.01 eV/Å or --relax-steps)."),
+    relax_steps: int = typer.Option(300, min=1, help="Iteration limit of --relax."),
     target: list[str] = typer.Option(None, "--target", "-t",
                                      help="Guide toward a property value, e.g. --target heat_ref=0.5 (repeatable: "
                                           "several properties at once)."),
@@ -116,6 +122,8 @@ def sample(
       atomsmith sample -n 50 --range heat_ref=0.3:0.7 --format cif --out cifs/
 
       atomsmith sample -n 50 --model perov-5-cfg --target heat_ref=0.5 --cfg-scale 2 --out cfg.extxyz
+
+      atomsmith sample -n 4 --model a-si --composition Si64 --cell 10.92 --relax --out a_si.extxyz
     """
     from rich.console import Console
     from rich.table import Table
@@ -143,6 +151,8 @@ def sample(
         return sample_environments(generator, name, n, seed, out, out_format, directory, gz, force, composition)
     steps = steps or DEFAULT_STEPS
     conditions = {"composition": numbers} if numbers else {}
+    if cell is not None:
+        conditions["lattice"] = _parse_cell(cell)
     if mode not in ("auto", "gradient", "classifier-free"):
         raise typer.BadParameter(f"unknown guidance mode {mode!r}; choose auto, gradient or classifier-free",
                                  param_hint="--guidance-mode")
@@ -164,6 +174,9 @@ def sample(
                                     guidance=guidance, guidance_scale=guidance_scale, **extra)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    relax_rows = []
+    if relax:
+        crystals, relax_rows = _relax_all(crystals, relax_steps)
     seconds = time.perf_counter() - t0
     _write(out, crystals, out_format, directory, gz, force)
     valid = sum(_structurally_valid(c) for c in crystals)
@@ -177,9 +190,49 @@ def sample(
                          ("structures/s", f"{len(crystals) / max(seconds, 1e-9):.2f}"),
                          ("neighbour-list overflows", str(stats.get("overflow", 0))),
                          *_property_rows(crystals, requests, predictors, guidance_scale),
+                         *relax_rows,
                          ("output", f"{out} ({out_format}{', directory' if directory else ''})")]:
         table.add_row(label, value)
     console.print(table)
+
+
+def _parse_cell(text: str):
+    import numpy as np
+
+    try:
+        values = [float(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise typer.BadParameter(f"cannot parse {text!r}: give 'a', 'a,b,c' or 9 numbers (Å)", param_hint="--cell")
+    if len(values) == 1:
+        lattice = np.eye(3) * values[0]
+    elif len(values) == 3:
+        lattice = np.diag(values)
+    elif len(values) == 9:
+        lattice = np.asarray(values).reshape(3, 3)
+    else:
+        raise typer.BadParameter(f"--cell takes 1, 3 or 9 numbers, got {len(values)}", param_hint="--cell")
+    if not np.all(np.isfinite(lattice)) or np.linalg.det(lattice) <= 1e-6:
+        raise typer.BadParameter("--cell must be a right-handed, non-degenerate cell", param_hint="--cell")
+    return lattice
+
+
+def _relax_all(crystals, max_steps: int):
+    """Short SW relaxation of every sample; returns the relaxed cells and summary rows."""
+    import numpy as np
+
+    from atomsmith.physics.relax import relax_crystal
+
+    if any(set(int(z) for z in c.numbers) != {14} for c in crystals):
+        raise typer.BadParameter("--relax uses the Stillinger-Weber Si potential: every sample must be pure Si",
+                                 param_hint="--relax")
+    out, energies, converged = [], [], 0
+    for c in crystals:
+        relaxed, record = relax_crystal(c, max_steps=max_steps)
+        out.append(relaxed.with_properties(sw_energy_per_atom=record["energy_per_atom"]))
+        energies.append(record["energy_per_atom"])
+        converged += record["converged"]
+    return out, [("SW energy after relaxation (mean)", f"{np.mean(energies):.3f} eV/atom"),
+                 ("relaxations converged (f_max 0.01 eV/Å)", f"{converged} / {len(out)}")]
 
 
 def _cfg_targets(targets, ranges, conditioned, mode, predictor_specs) -> dict[str, float]:

@@ -159,3 +159,27 @@ def fire_relax(positions: jax.Array, lattice: jax.Array, spec: verlet.ListSpec, 
     pos, lat = geometry(final.u, final.strain)
     fmax = max_force(final.f_u, final.f_s)
     return RelaxResult(pos, lat, final.energy, fmax, final.step, fmax <= config.fmax, final.overflow)
+
+
+def relax_crystal(crystal, fmax: float = 0.01, max_steps: int = 300, max_degree: int = 32,
+                  max_neighbors: int = 64):
+    """Fixed-cell FIRE relaxation of a Si cell with Stillinger-Weber (e.g. the short relaxation after sampling).
+
+    Args:
+      crystal: a :class:`~atomsmith.structures.crystal.Crystal` (all atoms are treated as Si; the species are kept).
+      fmax: force threshold, eV/Å; max_steps: iteration limit; max_degree, max_neighbors: SW and Verlet capacities.
+    Returns:
+      ``(relaxed crystal, record)`` with ``record = {steps, max_force (eV/Å), converged, overflow,
+      energy_per_atom (eV/atom)}``.
+    """
+    from atomsmith.structures.crystal import Crystal
+
+    config = FireConfig(fmax=fmax, max_steps=max_steps, model=SWModel(max_degree=max_degree))
+    spec = relax_spec(crystal.lattice, crystal.n_atoms, config, max_neighbors)
+    r = fire_relax(jnp.asarray(crystal.positions, jnp.float32), jnp.asarray(crystal.lattice, jnp.float32), spec,
+                   config)
+    relaxed = Crystal.from_cartesian(crystal.lattice, np.asarray(r.positions, np.float64), crystal.numbers,
+                                     properties=dict(crystal.properties)).wrapped()
+    record = {"steps": int(r.n_steps), "max_force": float(r.max_force), "converged": bool(r.converged),
+              "overflow": bool(r.overflow), "energy_per_atom": float(r.energy) / crystal.n_atoms}
+    return relaxed, record
