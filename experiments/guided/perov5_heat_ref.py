@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--opt-scale", type=float, default=10.0)
     parser.add_argument("--opt-min-distance", type=float, default=0.0,
                         help="add MinDistance(d) (Å) to the minimisation objective (0: plain minimisation)")
+    parser.add_argument("--opt-min-distance-weight", type=float, default=1.0)
     parser.add_argument("--only-opt", action="store_true", help="run only the property-optimisation protocol")
     parser.add_argument("--judge", type=Path, default=HERE / "judge_heat_ref.ckpt")
     parser.add_argument("--out", type=Path, default=HERE)
@@ -134,7 +135,7 @@ def main() -> None:
     n_opt = args.opt_starts * args.opt_per_start
     objective = minimize(guide, scale=0.1)
     if args.opt_min_distance > 0:
-        objective = objective + MinDistance(args.opt_min_distance)
+        objective = objective + args.opt_min_distance_weight * MinDistance(args.opt_min_distance)
     opt = model.sample(jax.random.fold_in(key, 1), n_opt, steps=args.steps, guidance=objective,
                        guidance_scale=args.opt_scale)
     results["timing_s"]["optimisation"] = round(time.perf_counter() - t0, 1)
@@ -151,7 +152,8 @@ def main() -> None:
     sr["unconditional_best_of_1"] = {f"SR{p}": float(np.mean(np.where(plain_valid, plain_pj, np.inf) <= pct[p]))
                                      for p in (5, 10, 15)}
     results["optimisation"] = {"objective": "minimize(guide, scale=0.1)" + (
-                                   f" + MinDistance({args.opt_min_distance})" if args.opt_min_distance > 0 else ""),
+                                   f" + {args.opt_min_distance_weight:g} * MinDistance({args.opt_min_distance})"
+                                   if args.opt_min_distance > 0 else ""),
                                "scale": args.opt_scale,
                                "starts": args.opt_starts, "per_start": args.opt_per_start,
                                "valid": float(valid.mean()), "success_rates": sr, "cdvae": CDVAE_SR}
