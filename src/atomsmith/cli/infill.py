@@ -63,8 +63,8 @@ def infill_command(
     import jax
     import numpy as np
     from rich.console import Console
-    from rich.table import Table
 
+    from atomsmith.cli.summary import print_summary
     from atomsmith.cli.interpolate import load_gram_vae
     from atomsmith.generators import environment_ops as ops
     from atomsmith.generators.gram_vae.infill import InfillConfig, infill
@@ -124,17 +124,13 @@ def infill_command(
                                        source="gram-vae infill")
         crystals.append(c.replace(site_properties={"fixed": np.r_[1, np.ones(kk, int), np.zeros(size - kk, int)]}))
     io.write(out, crystals, format="extxyz", overwrite=force)
-    table = Table(title=f"atomsmith infill: {model}")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
     closest = ops.min_pair_distance(result.environments)
-    for label, value in [("held atoms k / environment n", f"{kk} / {size}"),
-                         ("completions", str(n)),
-                         ("fit RMSD of held atoms (median)", f"{np.median(result.fit_rmsd):.3f} Å"),
-                         ("closest pair (median)", f"{np.median(closest):.2f} Å"),
-                         ("output", str(out))]:
-        table.add_row(label, value)
-    console.print(table)
+    rows = [("held atoms k / environment n", f"{kk} / {size}"),
+            ("completions", str(n)),
+            ("fit RMSD of held atoms (median)", f"{np.median(result.fit_rmsd):.3f} Å"),
+            ("closest pair (median)", f"{np.median(closest):.2f} Å"),
+            ("output", str(out))]
+    print_summary(f"atomsmith infill: {model}", rows, console)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,8 +17,8 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
     import jax
     import numpy as np
     from rich.console import Console
-    from rich.table import Table
 
+    from atomsmith.cli.summary import print_summary
     from atomsmith.cli.sample import _output_plan, _parse_composition, _structurally_valid, _write
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
     from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
@@ -53,21 +53,17 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
     for c in crystals:
         formulas[c.formula] = formulas.get(c.formula, 0) + 1
     common = ", ".join(f"{f} ({k})" for f, k in sorted(formulas.items(), key=lambda x: -x[1])[:3])
-    table = Table(title=f"atomsmith infill: {name}")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for label, value in [("held atoms / generated atoms", f"{structures[0].n_atoms} / {n_free}"),
-                         ("cell", "generated" if free_lattice else "held"),
-                         ("completed cells", str(len(crystals))),
-                         ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)",
-                          f"{100 * valid / max(len(crystals), 1):.1f} %"),
-                         ("most common formulas", common),
-                         ("steps / RePaint resampling", f"{steps or DEFAULT_STEPS} / {resample}"),
-                         ("time (incl. compilation)", f"{seconds:.1f} s"),
-                         ("closest pair (median)", f"{np.median([_closest(c) for c in crystals]):.2f} Å"),
-                         ("output", f"{out} ({out_format}{', directory' if directory else ''})")]:
-        table.add_row(label, value)
-    console.print(table)
+    rows = [("held atoms / generated atoms", f"{structures[0].n_atoms} / {n_free}"),
+            ("cell", "generated" if free_lattice else "held"),
+            ("completed cells", str(len(crystals))),
+            ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)",
+             f"{100 * valid / max(len(crystals), 1):.1f} %"),
+            ("most common formulas", common),
+            ("steps / RePaint resampling", f"{steps or DEFAULT_STEPS} / {resample}"),
+            ("time (incl. compilation)", f"{seconds:.1f} s"),
+            ("closest pair (median)", f"{np.median([_closest(c) for c in crystals]):.2f} Å"),
+            ("output", f"{out} ({out_format}{', directory' if directory else ''})")]
+    print_summary(f"atomsmith infill: {name}", rows, console)
 
 
 def _closest(crystal) -> float:

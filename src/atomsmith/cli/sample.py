@@ -126,7 +126,7 @@ def sample(
       atomsmith sample -n 4 --model a-si --composition Si64 --cell 10.92 --relax --out a_si.extxyz
     """
     from rich.console import Console
-    from rich.table import Table
+    from atomsmith.cli.summary import print_summary
 
     from atomsmith.pretrained import DEFAULT_MODEL, UnknownModelError, load_model
 
@@ -180,20 +180,16 @@ def sample(
     seconds = time.perf_counter() - t0
     _write(out, crystals, out_format, directory, gz, force)
     valid = sum(_structurally_valid(c) for c in crystals)
-    table = Table(title=f"atomsmith sample: {name}")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for label, value in [("structures", str(len(crystals))),
-                         ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)", f"{100 * valid / max(len(crystals), 1):.1f} %"),
-                         ("sampler / steps", f"{sampler} / {steps}"),
-                         ("time (incl. compilation)", f"{seconds:.1f} s"),
-                         ("structures/s", f"{len(crystals) / max(seconds, 1e-9):.2f}"),
-                         ("neighbour-list overflows", str(stats.get("overflow", 0))),
-                         *_property_rows(crystals, requests, predictors, guidance_scale),
-                         *relax_rows,
-                         ("output", f"{out} ({out_format}{', directory' if directory else ''})")]:
-        table.add_row(label, value)
-    console.print(table)
+    rows = [("structures", str(len(crystals))),
+            ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)", f"{100 * valid / max(len(crystals), 1):.1f} %"),
+            ("sampler / steps", f"{sampler} / {steps}"),
+            ("time (incl. compilation)", f"{seconds:.1f} s"),
+            ("structures/s", f"{len(crystals) / max(seconds, 1e-9):.2f}"),
+            ("neighbour-list overflows", str(stats.get("overflow", 0))),
+            *_property_rows(crystals, requests, predictors, guidance_scale),
+            *relax_rows,
+            ("output", f"{out} ({out_format}{', directory' if directory else ''})")]
+    print_summary(f"atomsmith sample: {name}", rows, console)
 
 
 def _parse_cell(text: str):

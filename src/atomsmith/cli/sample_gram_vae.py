@@ -18,8 +18,7 @@ def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_
     :class:`~atomsmith.generators.eq_vae.EqVAE` and write them."""
     import jax
     import numpy as np
-    from rich.console import Console
-    from rich.table import Table
+    from atomsmith.cli.summary import print_summary
 
     from atomsmith.cli.sample import _write
     from atomsmith.generators import environment_ops as ops
@@ -41,14 +40,10 @@ def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_
     _write(out, crystals, out_format, directory, gz, force)
     closest = ops.min_pair_distance(envs)
     source = "latent mixture" if generator.latent_mixture is not None else "N(0, I)"
-    table = Table(title=f"atomsmith sample: {name} (local environments)")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for label, value in [("environments", f"{len(envs)} x {generator.n_neighbors} neighbours"),
-                         ("latents drawn from", source),
-                         ("no pair closer than 2.0 Å", f"{100 * np.mean(closest >= 2.0):.1f} %"),
-                         ("mean coordination (< 2.85 Å)", f"{np.mean(ops.coordination(envs)):.2f}"),
-                         ("time", f"{seconds:.1f} s"),
-                         ("output", f"{out} ({out_format}{', directory' if directory else ''})")]:
-        table.add_row(label, value)
-    Console(stderr=True).print(table)
+    rows = [("environments", f"{len(envs)} x {generator.n_neighbors} neighbours"),
+            ("latents drawn from", source),
+            ("no pair closer than 2.0 Å", f"{100 * np.mean(closest >= 2.0):.1f} %"),
+            ("mean coordination (< 2.85 Å)", f"{np.mean(ops.coordination(envs)):.2f}"),
+            ("time", f"{seconds:.1f} s"),
+            ("output", f"{out} ({out_format}{', directory' if directory else ''})")]
+    print_summary(f"atomsmith sample: {name} (local environments)", rows)
