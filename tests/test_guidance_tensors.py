@@ -15,6 +15,7 @@ from atomsmith.nn.encoder import Encoder, EncoderConfig
 from atomsmith.nn.readouts import Readout, ReadoutConfig
 from atomsmith.predictors.model import Predictor, PredictorConfig, example_batch
 from atomsmith.predictors.normalization import Normalizer
+from tests.helpers.finite_differences import check_objective_gradients
 from tests.helpers.symmetry import random_crystal, random_o3
 
 ENCODER = EncoderConfig.tiny(irreps_hidden="8x0e+4x1o+2x2e", irreps_out="8x0e+4x1o+2x1e+2x2e", n_layers=2,
@@ -120,26 +121,7 @@ def test_gradients_match_float64_finite_differences():
         species = species * 0.9 + 0.1 * jax.nn.one_hot(jnp.full_like(batch.numbers, TI), ENCODER.n_species)
         result = jax.jit(value_and_grad)(objective, batch, species)
 
-        @jax.jit
-        def f(frac, lattices, sp):
-            return jnp.sum(objective(batch.replace(frac_coords=frac, lattices=lattices), sp))
-
-        rng = np.random.default_rng(7)
-        node_mask = np.asarray(batch.node_mask)[:, None]
-        d_frac = jnp.asarray(rng.normal(size=batch.frac_coords.shape) * node_mask)
-        d_lat = jnp.asarray(rng.normal(size=batch.lattices.shape) * np.asarray(batch.graph_mask)[:, None, None])
-        d_sp = jnp.asarray(rng.normal(size=species.shape) * node_mask)
-        eps = 1e-6
-        for what, grad, args in [
-            ("frac", result.frac_coords * d_frac, lambda e: (batch.frac_coords + e * d_frac, batch.lattices, species)),
-            ("lattice", result.lattices * d_lat, lambda e: (batch.frac_coords, batch.lattices + e * d_lat, species)),
-            ("species", result.species_weights * d_sp,
-             lambda e: (batch.frac_coords, batch.lattices, species + e * d_sp)),
-        ]:
-            fd = float((f(*args(eps)) - f(*args(-eps))) / (2 * eps))
-            analytic = float(jnp.sum(grad))
-            assert abs(analytic) > 1e-6, (what, "gradient is ~0 along the probe: vacuous")
-            assert abs(analytic - fd) <= 1e-6 * max(1.0, abs(fd)), (what, analytic, fd)
+        check_objective_gradients(objective, batch, species, result, "anisotropy")
 
 
 def _config_only(level: str, tensor: str | None) -> SimpleNamespace:
