@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from atomsmith.generators.diffusion.graph import dense_graph
+from atomsmith.generators.diffusion.schedules import vp_clean_estimate
 from atomsmith.graphs.neighbors_jax import NeighborSpec
 from atomsmith.nn.encoder import N_ELEMENTS
 
@@ -136,11 +137,9 @@ def guided_outputs(guide: Guide, frac, z, species, sf, eps_l, eps_a, sig_t, ab_t
     Returns:
       ``(sf, eps_l, eps_a, values [B])`` with values = the objective at the denoised estimate.
     """
-    sq_ab, sq_1ab = jnp.sqrt(ab_t), jnp.sqrt(1.0 - ab_t)
     frac0 = frac + sig_t ** 2 * sf
-    z0 = jnp.clip((z - sq_1ab * eps_l) / sq_ab, -5.0, 5.0)
-    sp0 = jnp.clip((species - sq_1ab * eps_a) / sq_ab, -5.0, 5.0)
-    sp0 = jnp.where(csp, species, sp0)
+    z0 = vp_clean_estimate(z, eps_l, ab_t)
+    sp0 = jnp.where(csp, species, vp_clean_estimate(species, eps_a, ab_t))
     if infill is not None:
         z0 = jnp.where(infill.hold_lattice[:, None], infill.z, z0)
 

@@ -78,6 +78,9 @@ class DiffusionModel:
             (used for all ``n``) or a list of ``n`` of them. ``{"n_atoms": k}`` fixes the number of atoms.
             Otherwise the number of atoms is drawn from the training distribution. ``{"lattice": L}`` holds the
             cell (``[3, 3]`` rows in Å for all, or ``[n, 3, 3]``; amorphous mode: fixed cell and composition).
+            Property-conditioned models (``config.properties``) also take ``{"heat_ref": 0.5}`` (a value for all, or
+            one per structure; NaN = not given): classifier-free guidance with factor ``cfg_scale`` (1 = the
+            conditional model alone; larger sharpens; scalar or one per structure).
           guidance: a shared guidance objective (or a sequence of them, summed), e.g.
             ``PropertyTarget(predictor, 0.5, scale=0.1)``; gradient guidance on the denoised estimate
             (:mod:`~atomsmith.generators.diffusion.conditioning`) with strength ``guidance_scale`` (scalar, or one
@@ -87,10 +90,7 @@ class DiffusionModel:
             denoised estimate.
           fixed: infilling: one :class:`~atomsmith.generators.protocol.FixedAtoms` for all ``n`` structures or a
             list of ``n``; held atoms come first in each output (site property ``fixed`` = 1). Not combinable with
-            ``conditions``.
-            Property-conditioned models (``config.properties``) also take ``{"heat_ref": 0.5}`` (a value for all, or
-            one per structure; NaN = not given): classifier-free guidance with factor ``cfg_scale`` (1 = the
-            conditional model alone; larger sharpens; scalar or one per structure).
+            ``conditions`` (other than property values).
           steps: reverse steps (default :data:`DEFAULT_STEPS`).
           method: ``"pc"`` (predictor-corrector) or ``"ode"`` (probability flow).
           resample: RePaint resampling: each step is repeated this many extra times (infilling; costs ``1 + r``x).
@@ -106,11 +106,12 @@ class DiffusionModel:
                 "steer it with guidance= and a predictor instead)"
             raise ValueError(f"unknown conditions {sorted(unknown)}; this model accepts 'composition', 'n_atoms', "
                              f"'lattice' and the properties: {props}")
-        prop_values = self._property_values(conditions, n)
-        if fixed is not None and set(conditions) - set(self.config.properties):
+        prop_values = self._property_values(conditions, n)  # pops the property keys
+        if fixed is not None and conditions:
             raise InvalidRequestError("infilling (fixed=) sets the atoms itself; do not also pass conditions")
         held_lattices = self._held_lattices(conditions.pop("lattice", None), n)
         guide = self._guide(guidance, guidance_scale, guidance_weights, guidance_cutoff, n)
+        cfg_factor = _per_structure(cfg_scale, n, "cfg_scale")
         key_n, key_s = jax.random.split(key)
         fixed_list = self._fixed_list(fixed, n)
         if fixed_list is not None:
@@ -136,7 +137,10 @@ class DiffusionModel:
         grid = time_grid(steps, min(CHUNK, per * steps * (resample + 1)), method, resample)
         done = 0
         for (n_atoms, csp), members in sorted(groups.items()):
-            run = self._runner(method, step_lr, self._capacity(n_atoms))
+            capacity = self._capacity(n_atoms)
+            run = self._runner(method, step_lr, capacity)
+            guide_spec = None if guide is None else guidance_spec(guide.spec.cutoff, self.config.encoder.cutoff,
+                                                                   capacity, self.config.n_images)
             for start in range(0, len(members), batch_size):
                 idx = members[start:start + batch_size]
                 b = min(batch_size, bucket_size(len(idx), minimum=4))
@@ -156,12 +160,11 @@ class DiffusionModel:
                     frac, z, sp = replace_held(infill, state.frac, state.z, state.species, sched.sigma(1.0),
                                                sched.alpha_bar(1.0), k_held)
                     state = state._replace(frac=frac, z=z, species=sp if not csp else state.species)
-                guide_b = None if guide is None else guide.replace(scale=_rows(guide.scale, idx, b))
+                guide_b = None if guide is None else guide.replace(scale=_rows(guide.scale, idx, b), spec=guide_spec)
                 cond_b = None
                 if prop_values is not None:
-                    vals, mask = (np.asarray(_rows(jnp.asarray(x), idx, b)) for x in prop_values)
-                    cond_b = PropertyCondition(jnp.asarray(vals), jnp.asarray(mask), _rows(jnp.asarray(cfg_scale), idx, b)
-                                               if np.ndim(cfg_scale) else jnp.asarray(cfg_scale, jnp.float32))
+                    cond_b = PropertyCondition(*(_rows(jnp.asarray(x), idx, b) for x in prop_values),
+                                               _rows(cfg_factor, idx, b))
                 keys = jax.random.split(k_steps, grid.t.size).reshape(*grid.t.shape, -1)
                 for c in range(grid.t.shape[0]):
                     state, values = run(self.params, state, grid.chunk(c), keys[c], atom_mask, jnp.asarray(csp),
@@ -189,14 +192,12 @@ class DiffusionModel:
             if not callable(term):
                 raise InvalidRequestError(f"guidance must be shared objectives (callables), got {type(term).__name__}")
         objective = terms[0] if len(terms) == 1 else WeightedSum.of(*((1.0, t) for t in terms))
-        scale = np.asarray(scale, np.float32)
-        if scale.ndim not in (0, 1) or (scale.ndim == 1 and len(scale) != n):
-            raise InvalidRequestError(f"guidance_scale must be a number or one value per structure ({n})")
+        scale = _per_structure(scale, n, "guidance_scale")
         if len(tuple(weights)) != 3:
             raise InvalidRequestError("guidance_weights needs three numbers (coordinates, lattice, species)")
         rc = float(cutoff) if cutoff is not None else objective_cutoff(objective, self.config.encoder.cutoff)
         spec = guidance_spec(rc, self.config.encoder.cutoff, self.config.max_edges_per_cell, self.config.n_images)
-        return Guide(objective=objective, scale=jnp.asarray(scale), weights=jnp.asarray(weights, jnp.float32),
+        return Guide(objective=objective, scale=scale, weights=jnp.asarray(weights, jnp.float32),
                      elements=jnp.asarray(self.config.elements, jnp.int32), spec=spec)
 
     def _fixed_list(self, fixed: Any, n: int) -> list[FixedAtoms] | None:
@@ -321,8 +322,7 @@ class DiffusionModel:
     def _to_crystals(self, state: SamplerState, n_real: int, compositions, idx, csp: bool, infill: Infill,
                      fixed_list: list[FixedAtoms] | None, values: jax.Array | None,
                      held_lattices: np.ndarray | None = None) -> tuple[list[Crystal], int]:
-        z = jnp.where(infill.hold_lattice[:, None], infill.z, state.z)
-        lattices = np.asarray(self.config.lattice.decode(z), np.float64)
+        lattices = np.asarray(self.config.lattice.decode(state.z), np.float64)
         held = np.asarray(infill.mask)
         frac = np.where(held[..., None], np.asarray(infill.frac, np.float64), np.asarray(state.frac, np.float64))
         frac = frac % 1.0
@@ -358,8 +358,16 @@ def objective_cutoff(objective: Any, default: float) -> float:
     return max(cutoffs, default=float(default))
 
 
+def _per_structure(value: Any, n: int, name: str) -> jax.Array:
+    """A scalar or ``[n]`` per-structure setting (guidance scale, CFG factor) as a float32 array."""
+    value = np.asarray(value, np.float32)
+    if value.ndim not in (0, 1) or (value.ndim == 1 and len(value) != n):
+        raise InvalidRequestError(f"{name} must be a number or one value per structure ({n})")
+    return jnp.asarray(value)
+
+
 def _rows(scale: jax.Array, idx: Sequence[int], b: int) -> jax.Array:
-    """Per-structure guidance scales of one batch (padding rows repeat the first)."""
+    """Rows ``idx`` of a per-structure array for one batch (padding rows repeat the first); scalars pass through."""
     if scale.ndim == 0:
         return scale
     rows = np.asarray(list(idx) + [idx[0]] * (b - len(idx)))

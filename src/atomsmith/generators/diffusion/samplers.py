@@ -27,7 +27,7 @@ import numpy as np
 from atomsmith.generators.diffusion.conditioning import combine_cfg, guided_outputs, renoise, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.network import ScoreNetwork
-from atomsmith.generators.diffusion.schedules import SigmaNorm
+from atomsmith.generators.diffusion.schedules import SigmaNorm, vp_clean_estimate
 
 SAMPLERS = ("pc", "ode")
 
@@ -75,7 +75,7 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
     stochastic = method == "pc"
 
     def vp_step(x, eps, ab_t, ab_s, noise):
-        x0 = jnp.clip((x - jnp.sqrt(1 - ab_t) * eps) / jnp.sqrt(ab_t), -5.0, 5.0)
+        x0 = vp_clean_estimate(x, eps, ab_t)
         if not stochastic:  # DDIM, eta = 0, with epsilon made consistent with the clipped x0
             eps = (x - jnp.sqrt(ab_t) * x0) / jnp.sqrt(1 - ab_t)
             return jnp.sqrt(ab_s) * x0 + jnp.sqrt(1 - ab_s) * eps

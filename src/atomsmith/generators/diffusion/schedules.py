@@ -50,6 +50,16 @@ class Schedules:
         return jnp.clip(f / f0, 1e-5, 1.0)
 
 
+#: bound of the clean estimate of the VP variables (standardised lattice parameters, relaxed one-hot species).
+X0_CLIP = 5.0
+
+
+def vp_clean_estimate(x, eps, alpha_bar):
+    """Clean estimate of a VP variable from its noisy value and predicted noise,
+    ``(x - sqrt(1 - ab) eps) / sqrt(ab)``, clipped to ``+-X0_CLIP`` (the samplers' steps and guidance use it)."""
+    return jnp.clip((x - jnp.sqrt(1.0 - alpha_bar) * eps) / jnp.sqrt(alpha_bar), -X0_CLIP, X0_CLIP)
+
+
 def wrapped_normal_score(x, mu, sigma, n_wrap: int = N_WRAP):
     """Score ``d/dx log p(x | mu, sigma)`` of the wrapped normal on [0, 1); broadcasting shapes, fractional units."""
     k = jnp.arange(-n_wrap, n_wrap + 1, dtype=jnp.result_type(x, float))
