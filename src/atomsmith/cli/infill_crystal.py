@@ -19,9 +19,10 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
     from rich.console import Console
 
     from atomsmith.cli.summary import print_summary
-    from atomsmith.cli.sample import _output_plan, _parse_composition, _structurally_valid, _write
+    from atomsmith.cli.sample import _output_plan, _parse_composition, _write
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
     from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
+    from atomsmith.metrics.validity import min_pair_distance, structure_validity
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
 
@@ -48,7 +49,7 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
         raise typer.BadParameter(str(exc)) from None
     seconds = time.perf_counter() - t0
     _write(out, crystals, out_format, directory, gz, force)
-    valid = sum(_structurally_valid(c) for c in crystals)
+    valid = sum(structure_validity(c) for c in crystals)
     formulas = {}
     for c in crystals:
         formulas[c.formula] = formulas.get(c.formula, 0) + 1
@@ -61,11 +62,6 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
             ("most common formulas", common),
             ("steps / RePaint resampling", f"{steps or DEFAULT_STEPS} / {resample}"),
             ("time (incl. compilation)", f"{seconds:.1f} s"),
-            ("closest pair (median)", f"{np.median([_closest(c) for c in crystals]):.2f} Å"),
+            ("closest pair (median)", f"{np.median([min_pair_distance(c, 6.0) for c in crystals]):.2f} Å"),
             ("output", f"{out} ({out_format}{', directory' if directory else ''})")]
     print_summary(f"atomsmith infill: {name}", rows, console)
-
-
-def _closest(crystal) -> float:
-    pairs = crystal.close_pairs(6.0)
-    return min((d for _, _, d in pairs), default=float("inf"))

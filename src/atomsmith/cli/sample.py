@@ -128,6 +128,7 @@ def sample(
     from rich.console import Console
     from atomsmith.cli.summary import print_summary
 
+    from atomsmith.metrics.validity import structure_validity
     from atomsmith.pretrained import DEFAULT_MODEL, UnknownModelError, load_model
 
     console = Console(stderr=True)
@@ -157,14 +158,16 @@ def sample(
         raise typer.BadParameter(f"unknown guidance mode {mode!r}; choose auto, gradient or classifier-free",
                                  param_hint="--guidance-mode")
     conditioned = tuple(getattr(getattr(generator, "config", None), "properties", ()) or ())
-    cfg_targets = _cfg_targets(target, prop_range, conditioned, mode, predictor)
-    if cfg_targets:
+    requests = _parse_requests(target, prop_range, property_scale, predictor)
+    cfg_targets = _cfg_targets(requests, bool(prop_range), conditioned, mode, predictor)
+    if cfg_targets:  # classifier-free: the shipped predictors (when there are any) only report the result
         conditions.update(cfg_targets)
-        guidance, predictors, requests = None, {}, []
-        if not predictor and set(cfg_targets) <= set(_shipped_properties(name, generator)):
-            _, predictors, requests = _guidance(target, [], property_scale, predictor, name, generator)  # report
+        guidance = None
+        predictors = _predictors(requests, (), name, generator, report_only=True)
+        requests = [r for r in requests if r.name in predictors]
     else:
-        guidance, predictors, requests = _guidance(target, prop_range, property_scale, predictor, name, generator)
+        predictors = _predictors(requests, predictor or (), name, generator)
+        guidance = _objective(requests, predictors)
     stats: dict = {}
     t0 = time.perf_counter()
     try:
@@ -179,14 +182,14 @@ def sample(
         crystals, relax_rows = _relax_all(crystals, relax_steps)
     seconds = time.perf_counter() - t0
     _write(out, crystals, out_format, directory, gz, force)
-    valid = sum(_structurally_valid(c) for c in crystals)
+    valid = sum(structure_validity(c) for c in crystals)
     rows = [("structures", str(len(crystals))),
             ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)", f"{100 * valid / max(len(crystals), 1):.1f} %"),
             ("sampler / steps", f"{sampler} / {steps}"),
             ("time (incl. compilation)", f"{seconds:.1f} s"),
             ("structures/s", f"{len(crystals) / max(seconds, 1e-9):.2f}"),
             ("neighbour-list overflows", str(stats.get("overflow", 0))),
-            *_property_rows(crystals, requests, predictors, guidance_scale),
+            *_property_rows(crystals, requests, predictors),
             *relax_rows,
             ("output", f"{out} ({out_format}{', directory' if directory else ''})")]
     print_summary(f"atomsmith sample: {name}", rows, console)
@@ -231,29 +234,17 @@ def _relax_all(crystals, max_steps: int):
                  ("relaxations converged (f_max 0.01 eV/Å)", f"{converged} / {len(out)}")]
 
 
-def _cfg_targets(targets, ranges, conditioned, mode, predictor_specs) -> dict[str, float]:
+def _cfg_targets(requests, has_ranges: bool, conditioned, mode, predictor_specs) -> dict[str, float]:
     """``{property: value}`` to pass as classifier-free conditions, or ``{}`` for gradient guidance."""
-    if mode == "gradient" or not targets:
+    if mode == "gradient" or not any(r.is_target for r in requests):
         return {}
-    from atomsmith.guidance.requests import PropertyRequest
-
-    try:
-        requests = [PropertyRequest.parse(t) for t in targets]
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--target") from None
-    usable = (not ranges and not predictor_specs and all(r.is_target and r.name in conditioned for r in requests))
+    usable = (not has_ranges and not predictor_specs and all(r.is_target and r.name in conditioned for r in requests))
     if mode == "classifier-free" and not usable:
         names = ", ".join(conditioned) or "none"
         raise typer.BadParameter(f"classifier-free guidance needs --target values of properties the model was "
                                  f"trained on (this model: {names}) and no --range/--predictor",
                                  param_hint="--guidance-mode")
     return {r.name: r.low for r in requests} if usable else {}
-
-
-def _shipped_properties(name, generator) -> list[str]:
-    from atomsmith.guidance.requests import shipped_predictors
-
-    return list(shipped_predictors(_dataset_of(name, generator)))
 
 
 def _dataset_of(name, generator) -> str | None:
@@ -265,15 +256,12 @@ def _dataset_of(name, generator) -> str | None:
     return dataset
 
 
-def _guidance(targets, ranges, scale, predictor_specs, name, generator):
-    """``(objective or None, {property: predictor}, requests)`` from the --target/--range/--predictor options."""
+def _parse_requests(targets, ranges, scale, predictor_specs):
+    """The --target/--range options as :class:`PropertyRequest` s (each property once)."""
     texts = [(t, False) for t in targets or []] + [(r, True) for r in ranges or []]
-    if not texts:
-        if predictor_specs:
-            raise typer.BadParameter("--predictor needs a --target or --range to guide", param_hint="--predictor")
-        return None, {}, []
-    from atomsmith.guidance.requests import PropertyRequest, UnknownPropertyError, build_objective, resolve_predictors
-    from atomsmith.pretrained import UnknownModelError, WrongModelKindError
+    if not texts and predictor_specs:
+        raise typer.BadParameter("--predictor needs a --target or --range to guide", param_hint="--predictor")
+    from atomsmith.guidance.requests import PropertyRequest
 
     requests = []
     for text, is_range in texts:
@@ -287,15 +275,43 @@ def _guidance(targets, ranges, scale, predictor_specs, name, generator):
         requests.append(request)
     if len({r.name for r in requests}) != len(requests):
         raise typer.BadParameter("each property may be requested once", param_hint="--target")
+    return requests
+
+
+def _predictors(requests, predictor_specs, name, generator, report_only: bool = False) -> dict:
+    """``{property: predictor}`` for the requests (see :func:`atomsmith.guidance.requests.resolve_predictors`).
+    ``report_only``: the predictors only report values (classifier-free guidance), so properties without a shipped
+    predictor are left out instead of failing."""
+    if not requests:
+        return {}
+    from atomsmith.guidance.requests import UnknownPropertyError, resolve_predictors
+    from atomsmith.pretrained import UnknownModelError, WrongModelKindError
+
     dataset = _dataset_of(name, generator)
+    if report_only:
+        found = {}
+        for request in requests:
+            try:
+                found.update(resolve_predictors([request], (), dataset, model_name=name))
+            except UnknownPropertyError:
+                pass
+        return found
     try:
-        predictors = resolve_predictors(requests, predictor_specs or (), dataset, model_name=name)
+        return resolve_predictors(requests, predictor_specs, dataset, model_name=name)
     except (UnknownPropertyError, UnknownModelError, WrongModelKindError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--target") from None
-    return build_objective(requests, predictors), predictors, requests
 
 
-def _property_rows(crystals, requests, predictors, guidance_scale) -> list[tuple[str, str]]:
+def _objective(requests, predictors):
+    """The guidance objective of the requests, or ``None`` without any."""
+    if not requests:
+        return None
+    from atomsmith.guidance.requests import build_objective
+
+    return build_objective(requests, predictors)
+
+
+def _property_rows(crystals, requests, predictors) -> list[tuple[str, str]]:
     """Summary rows: the guiding predictor's values on the samples, per requested property."""
     import numpy as np
 
@@ -311,11 +327,6 @@ def _property_rows(crystals, requests, predictors, guidance_scale) -> list[tuple
         rows.append((f"{request.name} by its predictor (asked {asked})",
                      f"mean {values.mean():.3f}, MAE to request {err.mean():.3f}"))
     return rows
-
-
-def _structurally_valid(crystal) -> bool:
-    """CDVAE's structural validity: every pair distance >= 0.5 Å and volume >= 0.1 Å^3."""
-    return crystal.volume >= 0.1 and not crystal.close_pairs(0.5)
 
 
 def _write(out: Path, crystals, fmt: str, directory: bool, gz: bool, force: bool) -> None:
