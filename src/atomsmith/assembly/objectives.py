@@ -2,18 +2,19 @@
 
 Follows :class:`atomsmith.guidance.Objective` (``(batch, species_weights=None) -> [G]``, lower is better, 0 on padding
 graphs), so it combines with the shared objectives (``w * a + b``) and works with ``guidance.value_and_grad``.
-The batch's edges must reach the SW cutoff (3.77 Å for silicon); the terms reuse :mod:`atomsmith.physics`.
+The batch's edges must reach the SW cutoff (3.77 Å for silicon); the value is
+:func:`atomsmith.guidance.amorphous.sw_energy_per_atom` (terms from :mod:`atomsmith.physics`).
 """
 
 from __future__ import annotations
 
 import flax.struct
 import jax
-import jax.numpy as jnp
 
 from atomsmith.graphs.batching import GraphBatch
+from atomsmith.guidance.amorphous import sw_energy_per_atom
 from atomsmith.guidance.base import Combinable
-from atomsmith.physics.stillinger_weber import SILICON, sw_node_energies
+from atomsmith.physics.stillinger_weber import SILICON
 
 
 @flax.struct.dataclass
@@ -29,13 +30,4 @@ class SWEnergyPerAtom(Combinable):
 
     def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
         del species_weights
-        n_nodes = batch.n_nodes
-        # the per-atom table needs the real edges grouped by centre; a stable sort keeps the batch's own order
-        order = jnp.argsort(jnp.where(batch.edge_mask, batch.receivers, n_nodes), stable=True)
-        node_energy, overflow = sw_node_energies(batch.edge_vectors()[order], batch.receivers[order],
-                                                 batch.edge_mask[order], n_nodes, self.params, self.max_degree)
-        node_energy = jnp.where(batch.node_mask, node_energy, 0.0)
-        energy = jax.ops.segment_sum(node_energy, batch.node_graph, num_segments=batch.n_graphs)
-        per_atom = energy / jnp.maximum(batch.n_atoms, 1).astype(energy.dtype)
-        per_atom = jnp.where(overflow, jnp.nan, per_atom)
-        return jnp.where(batch.graph_mask, per_atom, 0.0)
+        return sw_energy_per_atom(batch, self.params, self.max_degree)

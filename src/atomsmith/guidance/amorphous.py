@@ -6,8 +6,8 @@ Species are ignored (every atom is silicon). The batch's edges must reach the la
 silicon, ``cutoff + 6 * bond_width`` for the smooth coordination (both below 3.8 Å with the defaults).
 
 =========================  ===================================================================================
-:class:`SWEnergyTarget`    ``((E - target) / scale)^2``, ``E`` the SW energy per atom (eV/atom), the terms of
-                           :class:`atomsmith.assembly.objectives.SWEnergyPerAtom` with a soft core
+:class:`SWEnergyTarget`    ``((E - target) / scale)^2``, ``E`` the SW energy per atom (eV/atom) of
+                           :func:`sw_energy_per_atom` with a soft core
 :class:`FourFoldFraction`  ``phi``: smooth fraction of atoms with four neighbours (the value itself, in [0, 1])
 :class:`FourFoldTarget`    ``((phi - target) / scale)^2``
 =========================  ===================================================================================
@@ -28,15 +28,12 @@ import jax.numpy as jnp
 
 from atomsmith.graphs.batching import GraphBatch
 from atomsmith.guidance.base import Combinable
+from atomsmith.guidance.objectives import masked, target_penalty
 from atomsmith.nn.convolution import safe_norm
 from atomsmith.physics.stillinger_weber import SILICON, sw_node_energies
 
 #: the bond cutoff of the amorphous statistics (Å); see :data:`atomsmith.metrics.amorphous.SI_BOND_CUTOFF`.
 BOND_CUTOFF = 2.85
-
-
-def _masked(values: jax.Array, batch: GraphBatch) -> jax.Array:
-    return jnp.where(batch.graph_mask, values, 0.0)
 
 
 def soft_core_vectors(vectors: jax.Array, mask: jax.Array, core: float, sharpness: float = 20.0) -> jax.Array:
@@ -73,8 +70,8 @@ def sw_energy_per_atom(batch: GraphBatch, params=SILICON, max_degree: int = 32, 
                        max_edge_grad: float | None = None) -> jax.Array:
     """``[G]`` SW energy per atom (eV/atom) from the batch's edges; NaN where an atom has more than ``max_degree``
     neighbours within the SW cutoff. With ``core > 0`` pair distances are floored smoothly at ``core`` Å
-    (:func:`soft_core_vectors`) so that piled-up atoms give large but finite energies and gradients. ``core = 0``
-    is :class:`atomsmith.assembly.objectives.SWEnergyPerAtom` exactly (same terms, same edge order).
+    (:func:`soft_core_vectors`) so that piled-up atoms give large but finite energies and gradients. With
+    ``core = 0`` and no clip this is the value of :class:`atomsmith.assembly.objectives.SWEnergyPerAtom`.
     ``max_edge_grad`` clips the gradient reaching each edge vector (:func:`clip_gradient`; values unchanged)."""
     n_nodes = batch.n_nodes
     order = jnp.argsort(jnp.where(batch.edge_mask, batch.receivers, n_nodes), stable=True)  # group by centre
@@ -87,7 +84,7 @@ def sw_energy_per_atom(batch: GraphBatch, params=SILICON, max_degree: int = 32, 
     node_energy = jnp.where(batch.node_mask, node_energy, 0.0)
     energy = jax.ops.segment_sum(node_energy, batch.node_graph, num_segments=batch.n_graphs)
     per_atom = energy / jnp.maximum(batch.n_atoms, 1).astype(energy.dtype)
-    return _masked(jnp.where(overflow, jnp.nan, per_atom), batch)
+    return masked(jnp.where(overflow, jnp.nan, per_atom), batch)
 
 
 def smooth_coordination(batch: GraphBatch, cutoff: float = BOND_CUTOFF, bond_width: float = 0.05) -> jax.Array:
@@ -112,7 +109,7 @@ def fourfold_fraction(batch: GraphBatch, cutoff: float = BOND_CUTOFF, bond_width
     weight = jnp.where(batch.node_mask, weight, 0.0)
     total = jax.ops.segment_sum(weight, batch.node_graph, num_segments=batch.n_graphs)
     fraction = total / jnp.maximum(batch.n_atoms, 1).astype(total.dtype)
-    return _masked(fraction, batch)
+    return masked(fraction, batch)
 
 
 @flax.struct.dataclass
@@ -138,7 +135,7 @@ class SWEnergyTarget(Combinable):
     def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
         del species_weights
         energy = sw_energy_per_atom(batch, self.params, self.max_degree, self.core, self.max_edge_grad)
-        return _masked(((energy - self.target) / self.scale) ** 2, batch)
+        return target_penalty(energy, self.target, self.scale, batch)
 
 
 @flax.struct.dataclass
@@ -167,5 +164,5 @@ class FourFoldTarget(Combinable):
     def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
         del species_weights
         phi = fourfold_fraction(batch, self.cutoff, self.bond_width, self.count_width)
-        return _masked(((phi - self.target) / self.scale) ** 2, batch)
+        return target_penalty(phi, self.target, self.scale, batch)
 

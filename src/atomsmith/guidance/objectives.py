@@ -67,8 +67,14 @@ def property_per_structure(predictor: Any, batch: GraphBatch, species_weights: j
     return values
 
 
-def _masked(values: jax.Array, batch: GraphBatch) -> jax.Array:
+def masked(values: jax.Array, batch: GraphBatch) -> jax.Array:
+    """``[G]`` per-structure values with padding structures set to 0 (the objective convention)."""
     return jnp.where(batch.graph_mask, values, 0.0)
+
+
+def target_penalty(values: jax.Array, target: Any, scale: Any, batch: GraphBatch) -> jax.Array:
+    """``((values - target) / scale)^2`` per structure, 0 on padding: the penalty of every ``*Target`` objective."""
+    return masked(((values - target) / scale) ** 2, batch)
 
 
 @flax.struct.dataclass
@@ -82,7 +88,7 @@ class PropertyTarget(Combinable):
 
     def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
         p = property_per_structure(self.predictor, batch, species_weights, self.invariant)
-        return _masked(((p - self.target) / self.scale) ** 2, batch)
+        return target_penalty(p, self.target, self.scale, batch)
 
 
 @flax.struct.dataclass
@@ -99,7 +105,7 @@ class PropertyRange(Combinable):
         p = property_per_structure(self.predictor, batch, species_weights, self.invariant)
         below = jax.nn.relu(self.low - p)
         above = jax.nn.relu(p - self.high)
-        return _masked((below ** 2 + above ** 2) / self.scale ** 2, batch)
+        return masked((below ** 2 + above ** 2) / self.scale ** 2, batch)
 
 
 @flax.struct.dataclass
@@ -113,7 +119,7 @@ class PropertyExtremum(Combinable):
 
     def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
         p = property_per_structure(self.predictor, batch, species_weights, self.invariant)
-        return _masked((-p if self.maximize else p) / self.scale, batch)
+        return masked((-p if self.maximize else p) / self.scale, batch)
 
 
 def minimize(predictor: Any, scale: float = 1.0, invariant: str | None = None) -> PropertyExtremum:
@@ -151,7 +157,7 @@ class TensorMatch(Combinable):
             total = jax.ops.segment_sum(jnp.where(mask, dist, 0.0), batch.node_graph, num_segments=batch.n_graphs)
             count = jax.ops.segment_sum(mask.astype(dist.dtype), batch.node_graph, num_segments=batch.n_graphs)
             dist = total / jnp.maximum(count, 1.0)
-        return _masked(dist, batch)
+        return masked(dist, batch)
 
 
 @flax.struct.dataclass
@@ -178,7 +184,7 @@ class MinDistance(Combinable):
             d_min = jnp.maximum(d_min, self.covalent_fraction * (r[batch.senders] + r[batch.receivers]))
         penalty = jnp.where(batch.edge_mask, jax.nn.relu(d_min - lengths) ** 2, 0.0)
         per_graph = jax.ops.segment_sum(penalty, batch.node_graph[batch.receivers], num_segments=batch.n_graphs)
-        return _masked(0.5 * per_graph, batch)
+        return masked(0.5 * per_graph, batch)
 
 
 def _covalent_radii(dtype) -> jax.Array:

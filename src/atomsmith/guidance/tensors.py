@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from atomsmith.graphs.batching import GraphBatch
 from atomsmith.guidance.base import Combinable
+from atomsmith.guidance.objectives import target_penalty
 
 _EPS = 1e-12  # inside the square root: finite (zero) gradient at exactly isotropic tensors
 
@@ -92,4 +93,4 @@ class AnisotropyTarget(Combinable):
 
     def __call__(self, batch: GraphBatch, species_weights: jax.Array | None = None) -> jax.Array:
         a = tensor_anisotropy(self.predictor, batch, species_weights, self.species)
-        return jnp.where(batch.graph_mask, ((a - self.target) / self.scale) ** 2, 0.0)
+        return target_penalty(a, self.target, self.scale, batch)
