@@ -7,6 +7,12 @@
   the position inside the epoch, the RNG key, optimiser state, best metric and history).
 * Checkpoints are written atomically every ``checkpoint_every`` steps, at the end, and on Ctrl-C.
 * Early stopping on a validation metric (``patience`` evaluations without improvement).
+* Data parallel over every device (``TrainConfig.data_parallel``; :mod:`atomsmith.parallel`): each batch is split
+  over a ``"data"`` mesh axis, parameters and optimiser state are replicated, and XLA's SPMD partitioner averages
+  the gradients. The sharded step computes the same function as the one-device step (equal up to the order of
+  floating-point sums); with one device nothing is sharded. In a multi-process run (:func:`atomsmith.parallel.
+  initialize`) ``batches(epoch)`` must give the same global batches on every process; each process transfers only
+  the rows of its own devices, and only process 0 writes checkpoints and shows progress.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from atomsmith import parallel
 from atomsmith.training import checkpoint as ckpt
 
 
@@ -44,6 +51,11 @@ class TrainConfig:
       checkpoint_every: steps between checkpoints.
       patience: stop after this many evaluations without improvement (None: never).
       seed: PRNG seed (parameter init is the caller's; this seeds dropout/noise keys in the loop).
+      data_parallel: devices each batch is split over (data parallel; parameters replicated). ``None``: every
+        device (all local ones, and every process's in a multi-process run); ``1``: a single device, nothing
+        sharded. Each batch's leading axis (a GraphBatch: its node and edge counts) must divide by it
+        (:class:`atomsmith.parallel.DataParallelError` otherwise). Results do not depend on it beyond float
+        rounding.
     """
 
     learning_rate: float = 1e-3
@@ -57,6 +69,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     patience: int | None = None
     seed: int = 0
+    data_parallel: int | None = None
 
 
 @flax.struct.dataclass
@@ -86,9 +99,16 @@ def init_state(params: Any, cfg: TrainConfig, tx: optax.GradientTransformation |
 LossFn = Callable[[Any, Any, jax.Array], tuple[jax.Array, Mapping[str, jax.Array]]]
 
 
-def make_train_step(loss_fn: LossFn, cfg: TrainConfig, tx: optax.GradientTransformation | None = None):
-    """``loss_fn(params, batch, key) -> (loss, metrics)``; returns a jitted ``step(state, batch)``."""
+def make_train_step(loss_fn: LossFn, cfg: TrainConfig, tx: optax.GradientTransformation | None = None,
+                    mesh: jax.sharding.Mesh | None = None):
+    """``loss_fn(params, batch, key) -> (loss, metrics)``; returns a jitted ``step(state, batch)``.
+
+    With a data ``mesh`` (:func:`atomsmith.parallel.data_mesh`) the batch comes split over its devices
+    (:func:`atomsmith.parallel.shard_batch`) and the new state and metrics are constrained to be replicated, so
+    the partitioner all-reduces the gradients of the global loss.
+    """
     tx = tx or make_optimizer(cfg)
+    replicated = None if mesh is None else jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
     @jax.jit
     def train_step(state: TrainState, batch: Any) -> tuple[TrainState, dict]:
@@ -104,7 +124,10 @@ def make_train_step(loss_fn: LossFn, cfg: TrainConfig, tx: optax.GradientTransfo
         else:
             ema = params
         metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), **metrics}
-        return TrainState(state.step + 1, params, ema, opt_state, key), metrics
+        new_state = TrainState(state.step + 1, params, ema, opt_state, key)
+        if replicated is not None:
+            new_state, metrics = jax.lax.with_sharding_constraint((new_state, metrics), replicated)
+        return new_state, metrics
 
     return train_step
 
@@ -128,14 +151,17 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
     Args:
       loss_fn: ``(params, batch, key) -> (loss, metrics)``.
       params: initial parameters (ignored when resuming).
-      batches: ``epoch -> iterable of batches``; must be deterministic in ``epoch``.
+      batches: ``epoch -> iterable of batches``; must be deterministic in ``epoch`` (and, in a multi-process run,
+        the same global batches on every process). Split over ``cfg.data_parallel`` devices (see
+        :func:`atomsmith.parallel.shard_batch`).
       eval_fn: ``ema_params -> metrics`` on validation data; ``eval_metric`` (lower is better) drives early stopping
         and the choice of ``best_params``. Without it the final EMA parameters are best.
       checkpoint_path: training checkpoint (state + loop position), rewritten atomically.
       stop_after: stop (with a checkpoint) after this many steps in *this* call (for tests of resumption).
     """
     tx = make_optimizer(cfg)
-    train_step = make_train_step(loss_fn, cfg, tx)
+    mesh = parallel.data_mesh(cfg.data_parallel)
+    train_step = make_train_step(loss_fn, cfg, tx, mesh)
     state = init_state(params, cfg, tx)
     loop = {"epoch": 0, "batch": 0, "best": math.inf, "bad_evals": 0, "history": []}
     best_params = state.ema_params
@@ -148,9 +174,12 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
         loop = meta["loop"]
         if loop.get("finished"):
             return FitResult(state, best_params, loop["best"], loop["history"], loop.get("stopped_early", False))
+    if mesh is not None:
+        state, best_params = parallel.replicate((state, best_params), mesh)
+    writer = jax.process_index() == 0  # multi-process: one process writes checkpoints and shows progress
 
     def save(finished: bool = False, stopped_early: bool = False) -> None:
-        if path is None:
+        if path is None or not writer:
             return
         loop["finished"], loop["stopped_early"] = finished, stopped_early
         ckpt.save(path, {"state": flax.serialization.to_state_dict(state), "best_params": best_params},
@@ -173,7 +202,7 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
             loop["bad_evals"] += 1
         return cfg.patience is not None and loop["bad_evals"] >= cfg.patience
 
-    bar = _Progress(cfg.max_steps, int(state.step), enabled=progress)
+    bar = _Progress(cfg.max_steps, int(state.step), enabled=progress and writer)
     steps_this_call = 0
     stopped_early = False
     running: dict[str, float] = {}
@@ -182,6 +211,8 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
             for k, batch in enumerate(batches(loop["epoch"])):
                 if k < loop["batch"]:
                     continue  # resuming inside an epoch: skip batches already seen
+                if mesh is not None:
+                    batch = parallel.shard_batch(batch, mesh)
                 state, metrics = train_step(state, batch)
                 loop["batch"] = k + 1
                 steps_this_call += 1
