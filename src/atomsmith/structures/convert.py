@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from atomsmith.structures import errors
-from atomsmith.structures.crystal import Crystal
+from atomsmith.structures.crystal import MIN_VOLUME, Crystal
 
 # ase keeps these per-atom arrays itself; they are not user site properties.
 _ASE_OWN_ARRAYS = {"numbers", "positions", "momenta", "masses", "initial_magmoms", "initial_charges", "tags"}
@@ -72,6 +72,9 @@ def from_ase(atoms: Any) -> Crystal:
         raise errors.SingularCellError(
             f"ase Atoms has pbc={atoms.pbc.tolist()} and a cell of rank {atoms.cell.rank}; atomsmith needs a 3D cell")
     lattice = np.array(atoms.cell[:], np.float64)
+    if atoms.cell.rank == 3 and np.all(np.isfinite(lattice)) and abs(np.linalg.det(lattice)) < MIN_VOLUME:
+        raise errors.SingularCellError(
+            f"lattice is singular (volume {np.linalg.det(lattice):.3g} Å^3); rows must be three independent vectors")
     frac = np.linalg.solve(lattice.T, np.asarray(atoms.positions, np.float64).T).T if atoms.cell.rank == 3 \
         else np.zeros((len(atoms), 3))
     props = {k: v for k, v in atoms.info.items() if _is_plain(v)}

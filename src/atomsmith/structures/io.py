@@ -310,6 +310,10 @@ def read(path: str | os.PathLike, format: str | None = None,
         crystals = _read_ase(path, "extxyz", source)
     else:
         crystals = _read_poscar(path, source)
+    for k, crystal in enumerate(crystals):
+        if crystal.n_atoms == 0:
+            where = f"{source}" + (f" (structure {k})" if len(crystals) > 1 else "")
+            raise errors.MalformedFileError(f"{where}: the structure has no atoms (empty or truncated file?)")
     if min_distance is not None:
         for k, crystal in enumerate(crystals):
             try:
@@ -333,16 +337,23 @@ def _read_ase(path: Path, fmt: str, source: str) -> list[Crystal]:
     import ase.io
 
     try:
-        handle = _io.StringIO(read_text(path)) if is_gzipped(path) else path
-        frames = ase.io.read(handle, index=":", format=fmt)
+        text = read_text(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frames = ase.io.read(_io.StringIO(text), index=":", format=fmt)
+    except errors.StructureError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise errors.MalformedFileError(f"{source}: could not parse {fmt}: {exc}") from exc
     if not frames:
         raise errors.MalformedFileError(f"{source}: no frames found")
+    comments = _extxyz_comments(text, [len(atoms) for atoms in frames])
     out = []
     for k, atoms in enumerate(frames):
         if atoms.cell.rank < 3:
             raise errors.MalformedFileError(f"{source}: frame {k} has no 3D cell (Lattice=... missing)")
+        if comments is not None:
+            _restore_calculator_fields(atoms, comments[k])
         shapes = atoms.info.pop(_EXTXYZ_SHAPES_KEY, None)
         if isinstance(shapes, dict):  # undo the flattening done by to_extxyz
             for key, shape in shapes.items():
@@ -355,15 +366,60 @@ def _read_ase(path: Path, fmt: str, source: str) -> list[Crystal]:
     return out
 
 
+def _extxyz_comments(text: str, sizes: list[int]) -> list[str] | None:
+    """The comment (second) line of each frame, given the frames' atom counts; ``None`` if the layout is not the
+    plain one (count line, comment line, one line per atom)."""
+    lines = text.splitlines()
+    out, i = [], 0
+    for n in sizes:
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+        if i + 1 >= len(lines) or lines[i].strip() != str(n):
+            return None
+        out.append(lines[i + 1])
+        i += n + 2
+    return out
+
+
+def _restore_calculator_fields(atoms, comment: str) -> None:
+    """Undo what ase's extxyz reader does to fields with calculator names (energy, stress, forces, charge,
+    magmom, dipole, ...): it moves them into a ``SinglePointCalculator``, renames the column ``charge`` to
+    ``charges`` and turns a 3x3 ``stress`` into Voigt form. Put them back in ``info`` / ``arrays`` exactly as
+    the file has them, so that extxyz round trips keep every property's name and shape."""
+    from ase.io.extxyz import PROPERTY_NAME_MAP, key_val_str_to_dict
+
+    calc, atoms.calc = atoms.calc, None
+    results = dict(getattr(calc, "results", None) or {})
+    if not results:
+        return
+    try:
+        fields = key_val_str_to_dict(comment)
+    except Exception:  # noqa: BLE001 - ase parsed it once already; keep its reading if a second parse fails
+        fields = {}
+    columns = str(fields.get("Properties", "")).split(":")[::3]
+    for key, value in results.items():
+        column = PROPERTY_NAME_MAP.get(key, key)
+        if column in columns and np.ndim(value) and np.shape(value)[0] == len(atoms):
+            atoms.arrays[column] = np.asarray(value)
+        elif key in fields:
+            atoms.info[key] = fields[key]
+        else:
+            atoms.info[key] = value
+
+
 def _read_poscar(path: Path, source: str) -> list[Crystal]:
     from pymatgen.io.vasp import Poscar
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             structure = Poscar.from_str(read_text(path)).structure
     except Exception as exc:  # noqa: BLE001
         raise errors.MalformedFileError(f"{source}: could not parse POSCAR: {exc}") from exc
+    if any("cannot be determined" in str(w.message) for w in caught):
+        # VASP 4 style file without an element line: pymatgen would silently make every atom H, He, ...
+        raise errors.MalformedFileError(
+            f"{source}: the POSCAR has no element symbols (line 6 must name the species, e.g. 'Ba Ti O')")
     try:
         return [from_pymatgen(structure)]
     except errors.StructureError as exc:
@@ -421,6 +477,7 @@ def _extxyz_atoms(crystal: Crystal):
 
     from ase.io.extxyz import key_val_dict_to_str, key_val_str_to_dict
 
+    _check_extxyz_names(crystal)
     atoms = to_ase(crystal)
     shapes = {}
     for key, value in crystal.site_properties.items():
@@ -437,6 +494,43 @@ def _extxyz_atoms(crystal: Crystal):
         if not (isinstance(parsed, str) and parsed == value):
             atoms.info[key] = "_JSON " + json.dumps(value)  # read back as exactly this string
     return atoms
+
+
+#: Shapes ase's extxyz reader imposes on per-structure fields with calculator names (it turns them into results).
+_EXTXYZ_CONFIG_SHAPES = {"energy": [()], "free_energy": [()], "magmom": [()], "stress": [(3, 3), (6,)],
+                         "virial": [(3, 3)], "dipole": [(3,)], "polarization": [(3,)], "dielectric_tensor": [(3, 3)]}
+#: ... and on per-atom columns (after the first axis, the atoms; ``charge`` is ase's ``charges``).
+_EXTXYZ_ATOM_SHAPES = {"energies": (), "forces": (3,), "stresses": (6,), "charges": (), "charge": (),
+                       "magmoms": (), "born_effective_charges": (3, 3)}
+_ASE_CALC_NAMES = {"energy", "forces", "stress", "stresses", "dipole", "charges", "charge", "magmom", "magmoms",
+                   "free_energy", "energies", "dielectric_tensor", "born_effective_charges", "polarization"}
+
+
+def _check_extxyz_names(crystal: Crystal) -> None:
+    """Refuse (``ShapeError``) properties that extxyz readers (ase) cannot give back as written: a field with a
+    calculator name (``stress``, ``energy``, ``forces``, ``charge``, ...) of another shape or type than the
+    calculator quantity, or one such name used both per structure and per atom."""
+    for key, value in crystal.properties.items():
+        shapes = _EXTXYZ_CONFIG_SHAPES.get(key)
+        if shapes is None:
+            continue
+        array = np.asarray(value) if not isinstance(value, str) else None
+        if array is None or array.dtype.kind not in "fiu" or array.shape not in shapes:
+            raise errors.ShapeError(
+                f"property {key!r} = {value!r} cannot be written to extxyz: readers treat {key!r} as a calculator "
+                f"result of shape {' or '.join(map(str, shapes))}; rename the property")
+    for key, value in crystal.site_properties.items():
+        if key in _EXTXYZ_ATOM_SHAPES and np.asarray(value).shape[1:] != _EXTXYZ_ATOM_SHAPES[key]:
+            raise errors.ShapeError(
+                f"site property {key!r} of shape {np.shape(value)} cannot be written to extxyz: readers treat "
+                f"{key!r} as a calculator result of shape (n_atoms, {', '.join(map(str, _EXTXYZ_ATOM_SHAPES[key]))})"
+                "; rename it")
+    aliases = {"charges": "charge"}
+    site = {aliases.get(k, k) for k in crystal.site_properties if k in _ASE_CALC_NAMES}
+    both = sorted(site & {aliases.get(k, k) for k in crystal.properties if k in _ASE_CALC_NAMES})
+    if both:
+        raise errors.ShapeError(f"{both[0]!r} is both a property and a site property; extxyz readers keep only one "
+                                "of them: rename one")
 
 
 def to_extxyz(crystals: Iterable[Crystal]) -> str:
