@@ -20,6 +20,10 @@ train_app = typer.Typer(help="Train models (diffusion, ...). Checkpoints resume 
 def diffusion(
     out: Path = opts.OUT,
     dataset: str = typer.Option("perov_5", help="Training dataset (train split; val split for validation)."),
+    data: Path = opts.DATA,
+    on_bad: str = opts.ON_BAD,
+    cif_column: str = opts.CIF_COLUMN,
+    val_fraction: float = opts.VAL_FRACTION,
     steps: int = typer.Option(5000, help="Optimiser steps."),
     batch_size: int = typer.Option(64, help="Cells per batch."),
     learning_rate: float = typer.Option(1e-3, "--lr", help="Peak learning rate (AdamW, cosine decay)."),
@@ -44,14 +48,22 @@ def diffusion(
     opts.check_output(out, force)
     state_path = opts.train_state_path(out, train_state)
     t0 = time.perf_counter()
-    train = load_split_cached(dataset, "train")
-    val = load_split_cached(dataset, "val")
+    if data is not None:
+        from atomsmith.datasets import random_split
+
+        train, val = random_split(opts.load_own_data(data, [], on_bad, cif_column, console), val_fraction, seed=seed)
+        dataset = str(data)
+    else:
+        train = load_split_cached(dataset, "train")
+        val = load_split_cached(dataset, "val")
     console.print(f"{dataset}: {len(train)} train / {len(val)} val cells ({time.perf_counter() - t0:.0f} s)")
-    config = make_config(train, irreps_hidden=irreps, n_layers=layers, cutoff=cutoff, seed=seed)
+    elements = sorted({int(z) for c in [*train, *val] for z in c.numbers})
+    config = make_config(train, irreps_hidden=irreps, n_layers=layers, cutoff=cutoff, seed=seed, elements=elements)
     tc = TrainConfig(learning_rate=learning_rate, max_steps=steps, warmup_steps=min(200, steps // 10),
                      eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed)
     command = opts.command_line("diffusion")
-    meta = {"how_trained": {"command": command, "dataset": f"{dataset}:train", "validation": f"{dataset}:val",
+    meta = {"how_trained": {"command": command, "dataset": f"{dataset}:train" if data is None else dataset,
+                            "validation": f"{dataset}:val" if data is None else f"held-out {val_fraction:g}",
                             "n_train": len(train), "batch_size": batch_size, "seed": seed}}
     t1 = time.perf_counter()
     model, result = train_diffusion(config, train, val, tc, batch_size=batch_size, checkpoint_path=state_path,

@@ -18,12 +18,42 @@ SEED = typer.Option(0, help="Seed of initialisation, data split, batching and no
 TRAIN_STATE = typer.Option(None, help="Training checkpoint for resuming (default: OUT.train.ckpt).")
 FORCE = typer.Option(False, "--force", help="Overwrite OUT if it exists.")
 PROGRESS = typer.Option(True, help="Show a progress bar with the running loss.")
+DATA = typer.Option(None, "--data", help="Your own data instead of --dataset: a CSV of CIFs (a 'cif' column plus "
+                                         "property columns) or a folder of extxyz/CIF/POSCAR files. A random "
+                                         "--val-fraction is held out for validation.")
+ON_BAD = typer.Option("fail", "--on-bad", help="What to do with bad rows of --data (unparsable CIF, overlapping "
+                                               "atoms, missing or non-numeric target): fail (list them with line "
+                                               "numbers and stop) or skip (list them and train on the rest).")
+CIF_COLUMN = typer.Option("cif", help="CSV column holding the CIF text (with --data).")
+VAL_FRACTION = typer.Option(0.2, help="Held-out validation fraction when there is no separate validation split "
+                                      "(--data, or --val-split equal to --train-split).")
 
 
 def check_output(out: Path, force: bool) -> None:
     """Refuse to overwrite an existing checkpoint unless ``--force`` was given (a CLI usage error, exit code 2)."""
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+
+
+def load_own_data(path: Path, targets: list[str], on_bad: str, cif_column: str, console) -> list:
+    """Read ``--data`` (validated), print the rejected entries with their line numbers, return the crystals.
+
+    Bad data is a usage error of the command (exit code 2), reported without a traceback.
+    """
+    from atomsmith.datasets.user_data import load_user_data
+    from atomsmith.structures.errors import StructureError
+
+    if on_bad not in ("fail", "skip"):
+        raise typer.BadParameter(f"{on_bad!r}: use fail or skip", param_hint="--on-bad")
+    try:
+        data = load_user_data(path, targets, cif_column=cif_column, on_bad=on_bad)
+    except (FileNotFoundError, StructureError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data") from exc
+    for problem in data.problems:
+        console.print(f"[yellow]skipped[/] {problem.where}: {problem.message}", markup=True, highlight=False)
+    console.print(f"{path}: {len(data.crystals)} structures"
+                  + (f", {len(data.problems)} skipped" if data.problems else ""))
+    return list(data.crystals)
 
 
 def train_state_path(out: Path, train_state: Path | None) -> Path:

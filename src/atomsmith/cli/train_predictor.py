@@ -22,7 +22,12 @@ def predictor(
     train_split: str = typer.Option("train", help="Split to train on."),
     val_split: str = typer.Option("val", help="Validation split; if equal to --train-split (e.g. bto_400K 'all'), "
                                               "a deterministic --val-fraction of it is held out."),
-    val_fraction: float = typer.Option(0.2, help="Held-out fraction when train and validation split coincide."),
+    val_fraction: float = opts.VAL_FRACTION,
+    data: Path = opts.DATA,
+    on_bad: str = opts.ON_BAD,
+    cif_column: str = opts.CIF_COLUMN,
+    pooling: str = typer.Option(None, help="Targets without a default head (your own columns): mean (intensive, "
+                                           "default) or sum (extensive) over atoms."),
     n_train: int = typer.Option(None, help="Use only the first N training structures."),
     n_val: int = typer.Option(None, help="Use only the first N validation structures."),
     data_dir: Path = typer.Option(None, help="Directory with data that is not shipped (e.g. bto_400K)."),
@@ -52,24 +57,39 @@ def predictor(
     from atomsmith import datasets
     from atomsmith.nn.encoder import EncoderConfig
     from atomsmith.predictors.model import PredictorConfig
-    from atomsmith.predictors.targets import default_readout
+    from atomsmith.nn.readouts import ReadoutConfig
+    from atomsmith.predictors.targets import KNOWN_TARGETS, default_readout
     from atomsmith.predictors.training import PredictorData, train_predictor
     from atomsmith.training.loop import TrainConfig
 
     console = Console(stderr=True)
     opts.check_output(out, force)
-    try:
+    if pooling not in (None, "mean", "sum"):
+        raise typer.BadParameter(f"{pooling!r}: use mean or sum", param_hint="--pooling")
+    if target in KNOWN_TARGETS:
         readout = default_readout(target, width=width)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--target") from exc
+        if pooling is not None:
+            readout = dataclasses.replace(readout, pooling=pooling)
+    elif data is not None:  # a column of the user's file: a structure-level scalar
+        readout = ReadoutConfig(level="structure", pooling=pooling or "mean", width=width)
+    else:
+        raise typer.BadParameter(f"no default head for {target!r} in --dataset {dataset}; known: "
+                                 f"{sorted(KNOWN_TARGETS)} (a column of your own --data file is fine)",
+                                 param_hint="--target")
     if acoustic_sum_rule is not None and readout.level == "atom":
         readout = dataclasses.replace(readout, acoustic_sum_rule=acoustic_sum_rule)
     t0 = time.perf_counter()
-    train = datasets.load(dataset, train_split, data_dir=data_dir)
-    if val_split == train_split:
+    if data is not None:
+        dataset, train_split = str(data), "all"
+        train = opts.load_own_data(data, [target], on_bad, cif_column, console)
+        train, val = datasets.random_split(train, val_fraction, seed=seed)
+        val_desc = f"{data} (held-out {val_fraction:g}, seed {seed})"
+    elif val_split == train_split:
+        train = datasets.load(dataset, train_split, data_dir=data_dir)
         train, val = datasets.random_split(train, val_fraction, seed=seed)
         val_desc = f"{dataset}:{val_split} (held-out {val_fraction:g}, seed {seed})"
     else:
+        train = datasets.load(dataset, train_split, data_dir=data_dir)
         val = datasets.load(dataset, val_split, data_dir=data_dir)
         val_desc = f"{dataset}:{val_split}"
     train, val = train[:n_train] if n_train else train, val[:n_val] if n_val else val

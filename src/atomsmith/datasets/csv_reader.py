@@ -25,7 +25,7 @@ from pathlib import Path
 from atomsmith.datasets.errors import MalformedRowError
 from atomsmith.datasets.packed import PackedCrystals
 from atomsmith.structures import errors
-from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE
+from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE, Crystal
 
 #: Below this many rows parsing stays in this process (starting workers costs about 2 s each).
 POOL_THRESHOLD = 600
@@ -56,6 +56,16 @@ class CsvLayout:
 
 
 @dataclasses.dataclass(frozen=True)
+class RowProblem:
+    """A CSV row that was skipped: 0-based data row, 1-based line where it starts, its id and what is wrong."""
+
+    row: int
+    line: int
+    material_id: str | None
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
 class _Row:
     index: int  # 0-based data row
     line: int  # 1-based line where the row starts
@@ -70,8 +80,11 @@ def _open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def iter_rows(path: str | os.PathLike, layout: CsvLayout, limit: int | None = None) -> Iterator[_Row]:
+def iter_rows(path: str | os.PathLike, layout: CsvLayout, limit: int | None = None,
+              problems: list[RowProblem] | None = None) -> Iterator[_Row]:
     """Yield the first ``limit`` rows (all if ``None``) without parsing their CIFs.
+
+    With ``problems`` given, a malformed row is appended to it (and skipped) instead of raising.
 
     Raises:
       MalformedFileError: the header lacks a required column.
@@ -91,22 +104,27 @@ def iter_rows(path: str | os.PathLike, layout: CsvLayout, limit: int | None = No
         for index, record in enumerate(reader):
             if limit is not None and index >= limit:
                 return
-            where = f"{path}, row {index} (line {start}"
             ident = record.get(layout.id_column) if layout.id_column else None
-            where += f", material_id {ident})" if ident else ")"
-            if "__extra__" in record:
-                raise MalformedRowError(
-                    f"{where}: {len(header) + len(record['__extra__'])} fields, but the header has {len(header)}")
-            short = [k for k, v in record.items() if v is None]
-            if short:
-                raise MalformedRowError(
-                    f"{where}: only {len(header) - len(short)} of {len(header)} fields (missing {short}); "
-                    "truncated row or unbalanced quotes?")
-            cif = record[layout.cif_column]
-            if not cif.strip():
-                raise MalformedRowError(f"{where}: the {layout.cif_column!r} column is empty")
-            values = tuple((name, record[column]) for column, name in layout.property_columns.items())
-            yield _Row(index, start, cif, ident, values)
+            where = _where(str(path), index, start, ident)
+            try:
+                if "__extra__" in record:
+                    raise MalformedRowError(
+                        f"{where}: {len(header) + len(record['__extra__'])} fields, but the header has {len(header)}")
+                short = [k for k, v in record.items() if v is None]
+                if short:
+                    raise MalformedRowError(
+                        f"{where}: only {len(header) - len(short)} of {len(header)} fields (missing {short}); "
+                        "truncated row or unbalanced quotes?")
+                cif = record[layout.cif_column]
+                if not cif.strip():
+                    raise MalformedRowError(f"{where}: the {layout.cif_column!r} column is empty")
+            except MalformedRowError as exc:
+                if problems is None:
+                    raise
+                problems.append(RowProblem(index, start, ident, str(exc)))
+            else:
+                values = tuple((name, record[column]) for column, name in layout.property_columns.items())
+                yield _Row(index, start, cif, ident, values)
             start = reader.line_num + 1
 
 
@@ -121,34 +139,39 @@ def _parse_value(raw: str, name: str, integer: bool, where: str) -> float | int:
         raise MalformedRowError(f"{where}: property {name!r} is {raw!r}, not {kind}") from None
 
 
+def _where(source: str, index: int, line: int, material_id: str | None) -> str:
+    return f"{source}, row {index} (line {line}" + (f", material_id {material_id})" if material_id else ")")
+
+
 def _parse_rows(source: str, layout: CsvLayout, rows: list[_Row]) -> PackedCrystals:
     """Parse a chunk of rows (runs in worker processes: keep it a module-level function)."""
+    return PackedCrystals.from_crystals([_parse_row(source, layout, row) for row in rows])
+
+
+def _parse_row(source: str, layout: CsvLayout, row: _Row) -> Crystal:
+    """One row as a Crystal with its properties (raises naming the row)."""
     from atomsmith.structures.io import parse_cif
 
-    crystals = []
-    for row in rows:
-        where = f"{source}, row {row.index} (line {row.line}" + (
-            f", material_id {row.material_id})" if row.material_id else ")")
-        props: dict[str, object] = {
-            name: _parse_value(raw, name, name in layout.integer_properties, where) for name, raw in row.values}
-        if layout.id_column:
-            props["material_id"] = str(row.material_id)
+    where = _where(source, row.index, row.line, row.material_id)
+    props: dict[str, object] = {
+        name: _parse_value(raw, name, name in layout.integer_properties, where) for name, raw in row.values}
+    if layout.id_column:
+        props["material_id"] = str(row.material_id)
+    try:
+        parsed = parse_cif(row.cif, where)
+    except errors.StructureError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything else from pymatgen still names the row
+        raise MalformedRowError(f"{where}: {type(exc).__name__}: {exc}") from exc
+    if len(parsed) != 1:
+        raise MalformedRowError(f"{where}: the CIF holds {len(parsed)} structures, expected 1")
+    crystal = parsed[0]
+    if layout.min_distance is not None:
         try:
-            parsed = parse_cif(row.cif, where)
-        except errors.StructureError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - anything else from pymatgen still names the row
-            raise MalformedRowError(f"{where}: {type(exc).__name__}: {exc}") from exc
-        if len(parsed) != 1:
-            raise MalformedRowError(f"{where}: the CIF holds {len(parsed)} structures, expected 1")
-        crystal = parsed[0]
-        if layout.min_distance is not None:
-            try:
-                crystal.check_distances(layout.min_distance)
-            except errors.OverlappingAtomsError as exc:
-                raise errors.OverlappingAtomsError(f"{where}: {exc}") from exc
-        crystals.append(crystal.with_properties(**props))
-    return PackedCrystals.from_crystals(crystals)
+            crystal.check_distances(layout.min_distance)
+        except errors.OverlappingAtomsError as exc:
+            raise errors.OverlappingAtomsError(f"{where}: {exc}") from exc
+    return crystal.with_properties(**props)
 
 
 def default_workers() -> int:
@@ -221,3 +244,34 @@ def read_csv(path: str | os.PathLike, layout: CsvLayout | None = None, *, limit:
         except (OSError, RuntimeError, pickle.PickleError, EOFError) as exc:
             warnings.warn(f"parallel parsing of {source} failed ({exc}); parsing in this process", stacklevel=2)
     return _parse_rows(source, layout, rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class LenientRead:
+    """What :func:`read_csv_lenient` kept (with the 1-based line where each row starts) and what it skipped."""
+
+    crystals: list[Crystal]
+    lines: list[int]
+    problems: list[RowProblem]
+
+
+def read_csv_lenient(path: str | os.PathLike, layout: CsvLayout | None = None, *, limit: int | None = None,
+                     source: str | None = None) -> LenientRead:
+    """Like :func:`read_csv`, but rows that fail are skipped and reported as :class:`RowProblem` (with their line
+    numbers) instead of stopping at the first one. Parses in this process (meant for users' own files).
+
+    Raises:
+      MalformedFileError: the header lacks a required column.
+    """
+    layout = layout or CsvLayout()
+    path = Path(path)
+    source = source or str(path)
+    kept = LenientRead([], [], [])
+    for row in iter_rows(path, layout, limit, kept.problems):
+        try:
+            kept.crystals.append(_parse_row(source, layout, row))
+            kept.lines.append(row.line)
+        except (errors.StructureError, MalformedRowError) as exc:
+            kept.problems.append(RowProblem(row.index, row.line, row.material_id, str(exc)))
+    kept.problems.sort(key=lambda p: p.row)
+    return kept

@@ -27,10 +27,16 @@ from atomsmith.training.loop import TrainConfig, fit
 
 def make_config(train: Sequence[Crystal], *, irreps_hidden: str = "16x0e+8x1o+4x2e", n_layers: int = 2,
                 cutoff: float = 5.0, n_basis: int = 8, radial_hidden: tuple[int, ...] = (32,),
-                schedules: Schedules = Schedules(), seed: int = 0, **overrides: Any) -> DiffusionConfig:
+                schedules: Schedules = Schedules(), seed: int = 0, elements: Sequence[int] | None = None,
+                **overrides: Any) -> DiffusionConfig:
     """A config fitted to the training cells: vocabulary, lattice statistics, atom-count distribution, image range
-    and neighbour capacity (measured on noised training cells, with 25 % headroom)."""
-    elements = tuple(sorted({int(z) for c in train for z in c.numbers}))
+    and neighbour capacity (measured on noised training cells, with 25 % headroom).
+
+    ``elements``: the species vocabulary (atomic numbers); default: those of the training cells (pass the union
+    with the validation cells when they may hold elements the training cells lack).
+    """
+    elements = tuple(sorted({int(z) for z in elements} if elements is not None else
+                            {int(z) for c in train for z in c.numbers}))
     lattices = np.stack([c.lattice for c in train])
     normalizer = LatticeNormalizer.fit(lattices)
     counts = collections.Counter(c.n_atoms for c in train)
