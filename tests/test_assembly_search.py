@@ -89,3 +89,16 @@ def test_policy_value_rotation_and_permutation(setup):
     p_logits, p_value = jax.jit(_apply)(params, permuted, lattice)
     np.testing.assert_allclose(float(p_value), float(value), atol=1e-4)
     np.testing.assert_allclose(np.asarray(p_logits)[legal], np.asarray(logits)[legal], atol=1e-3)
+
+
+def test_episodes_keep_the_best_distinct_structures(setup):
+    from atomsmith.assembly.selfplay import run_episodes
+
+    params, _ = setup
+    res = run_episodes(ENV, NET, params, CONFIG, jax.random.PRNGKey(3), batch=2, keep_top=3)
+    values = [r for r, _ in res.top]
+    assert 1 <= len(values) <= 3
+    assert values == sorted(values, reverse=True) and len(set(values)) == len(values)
+    assert values[0] == pytest.approx(res.best_return)
+    for r, state in res.top:  # each kept state is a finished structure with that return
+        assert bool(state.done) and float(state.final_return) == pytest.approx(r)

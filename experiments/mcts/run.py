@@ -79,7 +79,10 @@ def random_assembly(env, n: int, seed: int, batch: int) -> tuple[list[float], li
     return returns[:n], states
 
 
-def mcts(env, net, params, args, seed: int, n_episodes: int, sims: int, train_iters: int = 0, batch: int = 2):
+def mcts(env, net, params, args, seed: int, n_episodes: int, sims: int, train_iters: int = 0, batch: int = 2,
+         keep_top: int = 0, top_out: list | None = None):
+    """Rounds of ``batch`` self-play episodes (+ ``train_iters`` training steps after each round). With ``keep_top``
+    the best distinct finished states ``(R, state)`` of all rounds are appended to ``top_out``."""
     key = jax.random.PRNGKey(seed)
     search_cfg = SearchConfig(num_simulations=sims, max_num_considered_actions=min(16, sims))
     curve, offset, best, best_state = [], 0, -np.inf, None
@@ -90,7 +93,9 @@ def mcts(env, net, params, args, seed: int, n_episodes: int, sims: int, train_it
     for episode_round in range(max(1, n_episodes // batch)):
         key, sub = jax.random.split(key)
         t0 = time.perf_counter()
-        res = run_episodes(env, net, params, search_cfg, sub, batch=batch)
+        res = run_episodes(env, net, params, search_cfg, sub, batch=batch, keep_top=keep_top)
+        if top_out is not None:
+            top_out.extend(res.top)
         curve += [(offset + e, max(best, b)) for e, b in res.history]
         offset += res.evaluations
         returns += list(res.returns)

@@ -34,6 +34,8 @@ class EpisodeResult:
       best_return: best ``R`` seen anywhere (tree nodes included); ``best_state``: that state (a single state).
       history: ``[(evaluations so far, best R so far)]`` after each move.
       samples: training samples ``(states [T*B], action_weights [T*B, A], value targets [T*B], mask [T*B])``.
+      top: the ``keep_top`` best distinct finished structures seen anywhere, ``[(R, state)]`` best first (a
+        structure found again, i.e. the same return, is kept once).
     """
 
     final: AssemblyState
@@ -43,6 +45,22 @@ class EpisodeResult:
     best_state: AssemblyState | None
     history: list
     samples: tuple
+    top: list = dataclasses.field(default_factory=list)
+
+
+def _offer(top: dict, keep: int, value: float, get_state: Callable[[], AssemblyState]) -> None:
+    """Keep the ``keep`` best distinct returns in ``top`` (``{rounded R: (R, state)}``)."""
+    if keep <= 0 or not np.isfinite(value):
+        return
+    k = round(value, 7)
+    if k in top:
+        return
+    if len(top) >= keep:
+        worst = min(top)
+        if k <= worst:
+            return
+        del top[worst]
+    top[k] = (value, get_state())
 
 
 _step = jax.jit(lambda env, s, a: env.step(s, a))
@@ -54,13 +72,15 @@ def _index(tree, i):
 
 def run_episodes(env: AssemblyEnv, net: NetworkConfig, params, config: SearchConfig, key: jax.Array,
                  batch: int = 1, start: AssemblyState | None = None,
-                 on_move: Callable[[int, int, float], None] | None = None) -> EpisodeResult:
-    """Play ``batch`` episodes in parallel with one search per move until every episode is done."""
+                 on_move: Callable[[int, int, float], None] | None = None, keep_top: int = 0) -> EpisodeResult:
+    """Play ``batch`` episodes in parallel with one search per move until every episode is done (``keep_top``:
+    how many of the best distinct finished structures to return in ``EpisodeResult.top``)."""
     s0 = env.reset() if start is None else start
     states = jax.tree_util.tree_map(lambda x: jnp.stack([x] * batch), s0)
     evaluations, best, best_state, history = 0, -np.inf, None, []
     traj_states, traj_weights, traj_rewards, traj_live = [], [], [], []
     move = 0
+    top: dict = {}
     while not bool(jnp.all(states.done)):
         key, sub = jax.random.split(key)
         out = search(env, net, config, params, states, sub)
@@ -71,6 +91,14 @@ def run_episodes(env: AssemblyEnv, net: NetworkConfig, params, config: SearchCon
             if float(tree_best[b]) > best:
                 best = float(tree_best[b])
                 best_state = _index(_index(out.search_tree.embeddings, b), int(node[b]))
+        if keep_top > 0:
+            emb = out.search_tree.embeddings
+            fin_nodes = np.asarray(emb.just_finished & (out.search_tree.node_visits > 0))
+            node_returns = np.asarray(emb.final_return)
+            for b in np.flatnonzero(live):
+                for j in np.flatnonzero(fin_nodes[b]):
+                    _offer(top, keep_top, float(node_returns[b, j]),
+                           lambda b=b, j=j: _index(_index(emb, int(b)), int(j)))
         traj_states.append(states)
         traj_weights.append(out.action_weights)
         traj_live.append(live)
@@ -82,6 +110,8 @@ def run_episodes(env: AssemblyEnv, net: NetworkConfig, params, config: SearchCon
             if float(states.final_return[b]) > best:
                 best = float(states.final_return[b])
                 best_state = _index(states, b)
+        for b in np.flatnonzero(fin & np.asarray(states.complete)):
+            _offer(top, keep_top, float(states.final_return[b]), lambda b=b: _index(states, int(b)))
         move += 1
         history.append((evaluations, best))
         if on_move is not None:
@@ -91,7 +121,9 @@ def run_episodes(env: AssemblyEnv, net: NetworkConfig, params, config: SearchCon
     stacked = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *traj_states)
     samples = (stacked, jnp.concatenate(traj_weights), jnp.asarray(value_targets.reshape(-1), jnp.float32),
                jnp.asarray(np.stack(traj_live).reshape(-1)))
-    return EpisodeResult(states, np.asarray(states.final_return), evaluations, best, best_state, history, samples)
+    ranked = sorted(top.values(), key=lambda t: -t[0])
+    return EpisodeResult(states, np.asarray(states.final_return), evaluations, best, best_state, history, samples,
+                         ranked)
 
 
 def random_episodes(env: AssemblyEnv, key: jax.Array, batch: int) -> AssemblyState:
