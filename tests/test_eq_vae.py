@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from atomsmith.generators import environment_ops as ops
-from atomsmith.generators.eq_vae import EqVAE, EqVAEConfig, gram_schmidt_frame, tiny_config
+from atomsmith.generators.eq_vae import EqVAE, EqVAEConfig, gram_schmidt_frame, moment_vectors, tiny_config
 from atomsmith.generators.gram_vae import InvalidRequestError
 from atomsmith.training import checkpoint as ckpt
 from tests.helpers.symmetry import assert_close_scaled, random_o3
@@ -27,6 +27,12 @@ def model() -> EqVAE:
     return EqVAE.initialize(tiny_config(), jax.random.PRNGKey(3), coord_scale=3.0)
 
 
+@pytest.fixture(scope="module", params=["learned", "moments"])
+def any_frame_model(request) -> EqVAE:
+    """Both frame constructions must pass every symmetry test."""
+    return EqVAE.initialize(tiny_config(frame=request.param), jax.random.PRNGKey(3), coord_scale=3.0)
+
+
 def test_gram_schmidt_frame_is_o3_equivariant_with_reflections():
     rng = np.random.default_rng(0)
     v = rng.normal(size=(6, 3, 3))
@@ -39,7 +45,8 @@ def test_gram_schmidt_frame_is_o3_equivariant_with_reflections():
     assert np.allclose(np.abs(np.linalg.det(frame)), 1.0, atol=1e-5)
 
 
-def test_encoding_is_invariant_and_frame_rotates(model):
+def test_encoding_is_invariant_and_frame_rotates(any_frame_model):
+    model = any_frame_model
     envs = _environments(5, 1)
     mean, std, frames = model.encode_with_frames(envs)
     rng = np.random.default_rng(2)
@@ -52,7 +59,8 @@ def test_encoding_is_invariant_and_frame_rotates(model):
         assert np.allclose(np.linalg.det(frames2), np.linalg.det(frames) * np.linalg.det(q), atol=1e-4)
 
 
-def test_decoding_is_equivariant(model):
+def test_decoding_is_equivariant(any_frame_model):
+    model = any_frame_model
     envs = _environments(4, 3)
     rng = np.random.default_rng(4)
     recon = model.reconstruct(envs)
@@ -66,7 +74,8 @@ def test_decoding_is_equivariant(model):
         assert_close_scaled(moved, out @ q.T, 1e-5, "decode(z, Q R)")
 
 
-def test_latent_is_invariant_to_neighbour_order(model):
+def test_latent_is_invariant_to_neighbour_order(any_frame_model):
+    model = any_frame_model
     envs = _environments(4, 6)
     mean, _ = model.encode(envs)
     perm = np.random.default_rng(7).permutation(envs.shape[1])
@@ -75,9 +84,10 @@ def test_latent_is_invariant_to_neighbour_order(model):
     assert not np.allclose(mean[0], mean[1], atol=1e-4), "different environments must encode differently"
 
 
-def test_mirror_images_are_recovered_as_mirror_images(model):
+def test_mirror_images_are_recovered_as_mirror_images(any_frame_model):
     """Encoding the mirror image of an environment gives the same latent and the mirrored reconstruction, which
     (chiral environments) is not a proper rotation of the original reconstruction."""
+    model = any_frame_model
     envs = _environments(3, 8)
     mirror = envs * np.array([1.0, 1.0, -1.0])
     recon, recon_m = model.reconstruct(envs), model.reconstruct(mirror)
@@ -134,6 +144,8 @@ def test_invalid_requests(model):
         EqVAEConfig(encoder_irreps="8x0e")
     with pytest.raises(ValueError, match="shells"):
         EqVAEConfig(shells=(4, 3))
+    with pytest.raises(ValueError, match="frame"):
+        EqVAEConfig(frame="pca")
 
 
 def test_handedness_term_sees_only_the_coset_of_the_frame():
@@ -152,3 +164,41 @@ def test_handedness_term_sees_only_the_coset_of_the_frame():
     mirrored = coords * np.array([1.0, 1.0, -1.0])
     assert np.all(np.asarray(handed_alignment_error(jnp.asarray(mirrored), jnp.asarray(envs), -jnp.ones(3)))
                   < 1e-6)
+
+
+def _moments_reference(envs: np.ndarray) -> np.ndarray:
+    """Independent NumPy reference of the moments frame: columns ``e1 || u``, ``e2`` from ``T u``, ``e3`` with the
+    sign of ``det[u, T u, T^2 u]``."""
+    out = []
+    for x in envs:
+        u = x.sum(0)
+        t = x.T @ x
+        e1 = u / np.linalg.norm(u)
+        e2 = t @ u - (t @ u @ e1) * e1
+        e2 /= np.linalg.norm(e2)
+        e3 = np.cross(e1, e2) * np.sign(np.linalg.det(np.stack([u, t @ u, t @ t @ u])))
+        out.append(np.stack([e1, e2, e3], axis=1))
+    return np.array(out)
+
+
+def test_moment_vectors_are_equivariant_and_order_free_and_flip_handedness_in_a_mirror():
+    envs = _environments(6, 14)
+    rng = np.random.default_rng(15)
+    v = np.asarray(moment_vectors(envs / 3.0))
+    assert_close_scaled(np.asarray(moment_vectors(envs[:, rng.permutation(8)] / 3.0)), v, 1e-5, "relabelling")
+    for reflection in (False, True):
+        q = random_o3(rng, reflection)
+        assert_close_scaled(np.asarray(moment_vectors(envs @ q.T / 3.0)), v @ q.T, 1e-5, f"reflection={reflection}")
+    psi = np.linalg.det(v)
+    assert np.all(np.abs(psi) > 0)
+    np.testing.assert_allclose(np.linalg.det(np.asarray(moment_vectors(envs * np.array([1.0, 1.0, -1.0]) / 3.0))),
+                               -psi, rtol=1e-4)
+
+
+def test_moments_frame_is_fixed_and_matches_the_reference():
+    """The ``moments`` frame is the NumPy reference construction, whatever the parameters."""
+    envs = _environments(4, 16)
+    frames = [EqVAE.initialize(tiny_config(frame="moments"), jax.random.PRNGKey(s)).encode_with_frames(envs)[2]
+              for s in (0, 1)]
+    np.testing.assert_allclose(frames[0], frames[1], atol=1e-6)
+    np.testing.assert_allclose(frames[0], _moments_reference(envs), atol=1e-4)

@@ -1,8 +1,8 @@
 """Train the equivariant VAE on the a-Si environments of the Gram-VAE experiment (same cells, same split).
 
-    nice -n 10 python experiments/equivariant_vae/train.py [--steps 6000] [--ship]
+    nice -n 10 python experiments/equivariant_vae/train.py [--steps 6000] [--frame moments] [--out DIR] [--ship]
 
-Writes ``runs/eq_vae.ckpt`` (the trained model with a 16-component latent mixture fitted to the training
+Writes ``runs/eq_vae.ckpt`` (or ``DIR/eq_vae.ckpt``) (the trained model with a 16-component latent mixture fitted to the training
 posterior) and ``runs/train_summary.json``; ``--ship`` also copies it to ``src/atomsmith/pretrained/eq_vae.ckpt``.
 Resumes from ``runs/eq_vae.train.ckpt`` if interrupted. ``run.py`` evaluates it against the Gram VAE.
 """
@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--frame-weight", type=float, default=1.0)
     parser.add_argument("--hand-weight", type=float, default=0.0, help="handedness term (ablation: 1.0 with "
                         "--frame-weight 0.3)")
+    parser.add_argument("--shape-weight", type=float, default=1.0)
+    parser.add_argument("--frame", default="learned", choices=("learned", "moments"),
+                        help="frame construction (EqVAEConfig.frame); 'moments' is fixed and non-learned")
     parser.add_argument("--out", type=Path, default=HERE / "runs")
     parser.add_argument("--ship", action="store_true")
     args = parser.parse_args()
@@ -51,7 +54,8 @@ def main() -> None:
     log(f"{args.data}: {len(train)} train / {len(val)} val environments")
     config = default_config()
     config = type(config)(**{**config.to_dict(), "latent_dim": args.latent_dim, "kl_weight": args.kl_weight,
-                             "frame_weight": args.frame_weight, "hand_weight": args.hand_weight})
+                             "frame_weight": args.frame_weight, "hand_weight": args.hand_weight,
+                             "shape_weight": args.shape_weight, "frame": args.frame})
     tc = TrainConfig(learning_rate=args.lr, max_steps=args.steps, warmup_steps=200,
                      eval_every=max(args.steps // 10, 1), checkpoint_every=max(args.steps // 20, 1))
     command = "python experiments/equivariant_vae/train.py " + shlex.join(sys.argv[1:])

@@ -5,7 +5,7 @@ Public API::
     EqVAEConfig, default_config, tiny_config          configuration
     EqVAE, Decoded, resolve_eq_vae                     trained model (encode/decode/reconstruct/sample/...)
     EnvironmentSet, environment_set                    environments with species
-    gram_schmidt_frame                                 the frame construction
+    gram_schmidt_frame, moment_vectors                 the frame constructions
     infill, EqInfillResult, refine_reconstruction      hold k atoms, generate the rest
     train_eq_vae                                       training with the shared loop
 """
@@ -14,14 +14,14 @@ from atomsmith.generators.eq_vae.config import EqVAEConfig, default_config, tiny
 from atomsmith.generators.eq_vae.data import EnvironmentSet, environment_set
 from atomsmith.generators.eq_vae.infill import EqInfillResult, infill, refine_reconstruction
 from atomsmith.generators.eq_vae.model import Decoded, EqVAE, resolve_eq_vae
-from atomsmith.generators.eq_vae.network import gram_schmidt_frame
+from atomsmith.generators.eq_vae.network import gram_schmidt_frame, moment_vectors
 from atomsmith.generators.eq_vae.training import train_eq_vae
 
 __all__ = [
     "EqVAEConfig", "default_config", "tiny_config",
     "EqVAE", "Decoded", "resolve_eq_vae",
     "EnvironmentSet", "environment_set",
-    "gram_schmidt_frame",
+    "gram_schmidt_frame", "moment_vectors",
     "infill", "EqInfillResult", "refine_reconstruction",
     "train_eq_vae",
 ]

@@ -5,8 +5,10 @@ Encoder: the shared :class:`atomsmith.nn.encoder.Encoder` on the environment as 
 :func:`atomsmith.generators.environment_graph.cluster_graph`; species one-hot at the input). Its per-atom features
 are pooled as ``[centre, mean over neighbours]`` (permutation invariant), then
 
-* **frame**: three ``1o`` vectors ``v_k``, each an equivariant linear map of the pooled features plus an
-  attention-weighted mean of the neighbour vectors ``sum_j softmax_j(a_k(h_j)) x_j`` (scores ``a_k`` from the
+* **frame** (``config.frame = "moments"``): Gram-Schmidt on the fixed moment vectors ``u, T u, T^2 u``
+  (:func:`moment_vectors`), nothing learned;
+* **frame** (``config.frame = "learned"``): three ``1o`` vectors ``v_k``, each an equivariant linear map of the
+  pooled features plus an attention-weighted mean of the neighbour vectors ``sum_j softmax_j(a_k(h_j)) x_j`` (scores ``a_k`` from the
   neighbours' invariant encoder features ``h_j``: anchored on real atoms, hence easy to learn); Gram-Schmidt on
   ``v1, v2`` gives ``e1, e2``, and ``e3 = s (e1 x e2)`` with the handedness ``s = sign(v3 . (e1 x e2))`` (the same
   as Gram-Schmidt on ``v3``). ``R = [e1 e2 e3]`` (columns) is orthogonal with ``det R = s``. For any ``Q`` in O(3) the pooled
@@ -15,7 +17,8 @@ are pooled as ``[centre, mean over neighbours]`` (permutation invariant), then
 * **latent**: the invariant (0e) features together with the ``1o`` features expressed in the frame (``R^T v``,
   invariant under O(3) because both rotate together) and the Gram matrix of the distance-ordered neighbours
   (``n (n + 1) / 2`` entries / ``coord_scale^2``: exactly O(3)-invariant, invariant to relabelling except at exact
-  distance ties) feed an MLP to the mean and log-std of a diagonal Gaussian.
+  distance ties) feed an MLP to the mean and log-std of a diagonal Gaussian; with the ``"moments"`` frame also
+  the distance-ordered neighbours expressed in the frame (``X R / coord_scale``, O(3) invariant).
 
 Decoder: an MLP from z to canonical coordinates ``Y`` ``[n, 3]`` (unit ``coord_scale`` Å), plus species logits
 of the centre and of every neighbour slot. Environments in the input frame are ``X = Y R^T`` (row ``i`` is
@@ -73,6 +76,24 @@ def gram_schmidt_frame(vectors: jax.Array, straight_through: bool = False) -> ja
     return jnp.stack([e1, e2, sign * c], axis=-1)
 
 
+def moment_vectors(vectors: jax.Array) -> jax.Array:
+    """``[..., n, 3]`` neighbour vectors -> ``[..., 3, 3]`` rows ``u, T u, T^2 u`` with the dipole ``u = sum_a r_a``
+    and the second moment ``T = sum_a r_a r_a^T`` (units of the input).
+
+    Polynomial in the positions, hence smooth; invariant to the order of the neighbours; O(3)-equivariant
+    (``r -> Q r`` gives ``u -> Q u``, ``T -> Q T Q^T``, so every row ``-> Q row``). Gram-Schmidt on them
+    (:func:`gram_schmidt_frame`) is a frame whose handedness is the sign of the pseudo-scalar
+    ``det[u, T u, T^2 u]`` (unchanged by adding multiples of the identity to ``T``, so only its anisotropy counts).
+    Degenerate only where ``u`` vanishes or is an eigenvector of ``T`` (e.g. a perfectly symmetric environment,
+    which has no equivariant frame at all); no eigendecomposition anywhere.
+    """
+    u = jnp.sum(vectors, axis=-2)  # [..., 3]
+    t = jnp.einsum("...ai,...aj->...ij", vectors, vectors)  # [..., 3, 3]
+    tu = jnp.einsum("...ij,...j->...i", t, u)
+    ttu = jnp.einsum("...ij,...j->...i", t, tu)
+    return jnp.stack([u, tu, ttu], axis=-2)
+
+
 def species_index(config: EqVAEConfig, numbers: np.ndarray) -> np.ndarray:
     """Atomic numbers ``[...]`` -> indices into ``config.species``; raises ``ValueError`` for unknown elements."""
     numbers = np.asarray(numbers)
@@ -119,10 +140,13 @@ class EqVAENetwork(nn.Module):
         # three 1o vectors: an equivariant linear map of the pooled features plus an attention-weighted mean of
         # the neighbour vectors themselves (weights from the neighbours' invariant features): both rotate (and
         # reflect) with the input; the second is anchored on real atoms, which makes the frame much easier to learn
-        scores = self.frame_scores(feats.filter(keep="0e").array.reshape(b, n + 1, -1)[:, 1:])  # [B, n, 3]
-        attention = jnp.einsum("bnk,bnx->bkx", jax.nn.softmax(scores, axis=1), vectors)  # [B, 3, 3]
-        frame = gram_schmidt_frame(self.to_frame(both).array.reshape(b, 3, 3) + attention,
-                                   straight_through=cfg.hand_weight > 0)  # [B, 3, 3]
+        if cfg.frame == "moments":  # fixed, smooth, non-learned (no gradient reaches it)
+            frame = gram_schmidt_frame(moment_vectors(vectors / self.coord_scale))  # [B, 3, 3]
+        else:
+            scores = self.frame_scores(feats.filter(keep="0e").array.reshape(b, n + 1, -1)[:, 1:])  # [B, n, 3]
+            attention = jnp.einsum("bnk,bnx->bkx", jax.nn.softmax(scores, axis=1), vectors)  # [B, 3, 3]
+            frame = gram_schmidt_frame(self.to_frame(both).array.reshape(b, 3, 3) + attention,
+                                       straight_through=cfg.hand_weight > 0)  # [B, 3, 3]
         vec = both.filter(keep="1o").array.reshape(b, -1, 3)  # [B, c, 3]
         in_frame = jnp.einsum("bcx,bxk->bck", vec, frame).reshape(b, -1)  # R^T v: O(3) invariant
         # plus the Gram matrix of the distance-ordered neighbours (the Gram VAE's input; O(3) invariant, and
@@ -131,7 +155,10 @@ class EqVAENetwork(nn.Module):
         ordered = jnp.take_along_axis(vectors, order[:, :, None], axis=1)
         iu = np.triu_indices(n)
         gram = jnp.einsum("bid,bjd->bij", ordered, ordered)[:, iu[0], iu[1]] / self.coord_scale ** 2
-        h = jnp.concatenate([both.filter(keep="0e").array, in_frame, gram], axis=-1)
+        parts = [both.filter(keep="0e").array, in_frame, gram]
+        if cfg.frame == "moments":  # the ordered neighbours in the fixed frame: pose and chirality, O(3) invariant
+            parts.append(jnp.einsum("bix,bxk->bik", ordered, frame).reshape(b, -1) / self.coord_scale)
+        h = jnp.concatenate(parts, axis=-1)
         for layer in self.enc_layers:
             h = jax.nn.silu(layer(h))
         return self.enc_mean(h), jnp.clip(self.enc_log_std(h), -10.0, 5.0), frame
