@@ -8,7 +8,8 @@ Layout of a ``.ckpt`` file::
     <payload>                      flax msgpack of the state pytree (nested dicts of arrays)
 
 ``metadata`` is free JSON: model kind, config, how it was trained (command, dataset, steps, seed, metrics), so a
-shipped checkpoint records its own provenance. Loading verifies the magic, the lengths and the sha256 and raises
+shipped checkpoint records its own provenance. Loading verifies the magic, the lengths and the sha256 of the payload and of the header (``header_sha256``, over
+the other header fields as canonical JSON; absent from files written before it was added) and raises
 :class:`CorruptCheckpointError` naming what is wrong; :func:`load` can also check that the checkpoint is of the
 expected kind and that metadata fields match (wrong target, wrong irreps, ...) with :class:`CheckpointMismatchError`.
 """
@@ -64,13 +65,14 @@ def save(path: str | os.PathLike, state: Any, kind: str, metadata: Mapping[str, 
          overwrite: bool = True) -> Path:
     """Write ``state`` (any pytree of arrays) and ``metadata`` to ``path`` atomically."""
     payload = flax.serialization.msgpack_serialize(flax.serialization.to_state_dict(_to_numpy(state)))
-    header = json.dumps({
+    fields = {
         "format_version": FORMAT_VERSION,
         "kind": kind,
         "metadata": _jsonable(dict(metadata or {})),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
         "payload_bytes": len(payload),
-    }, sort_keys=True).encode()
+    }
+    header = json.dumps({**fields, "header_sha256": _header_digest(fields)}, sort_keys=True).encode()
     with atomic_write(path, mode="wb", overwrite=overwrite) as handle:
         handle.write(MAGIC)
         handle.write(struct.pack("<Q", len(header)))
@@ -79,9 +81,27 @@ def save(path: str | os.PathLike, state: Any, kind: str, metadata: Mapping[str, 
     return Path(path)
 
 
+def _header_digest(fields: Mapping[str, Any]) -> str:
+    """sha256 of the header fields (all but ``header_sha256`` itself) as canonical JSON."""
+    return hashlib.sha256(json.dumps(dict(fields), sort_keys=True).encode()).hexdigest()
+
+
+#: Header fields and their JSON types; ``header_sha256`` is absent from checkpoints written before it existed.
+_HEADER_FIELDS = {"format_version": int, "kind": str, "metadata": dict, "payload_sha256": str, "payload_bytes": int}
+
+
+def _open_checkpoint(path: Path):
+    if path.is_dir():
+        raise FileNotFoundError(f"{path} is a directory, not a checkpoint file")
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return open(path, "rb")
+
+
 def read_header(path: str | os.PathLike) -> dict:
-    """Header (kind, metadata, checksum) without reading or verifying the payload."""
-    with open(path, "rb") as handle:
+    """Header (kind, metadata, checksums) without reading or verifying the payload; the header's own checksum
+    is verified."""
+    with _open_checkpoint(Path(path)) as handle:
         return _read_header(handle, str(path))
 
 
@@ -100,9 +120,20 @@ def _read_header(handle, source: str) -> dict:
         header = json.loads(blob)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorruptCheckpointError(f"{source} has a damaged header: {exc}") from exc
+    if not isinstance(header, dict):
+        raise CorruptCheckpointError(f"{source} has a damaged header (not a JSON object)")
     if header.get("format_version") != FORMAT_VERSION:
         raise CorruptCheckpointError(
-            f"{source} has checkpoint format {header.get('format_version')}, this atomsmith reads {FORMAT_VERSION}")
+            f"{source} has checkpoint format {header.get('format_version')!r}, this atomsmith reads {FORMAT_VERSION}")
+    unknown = sorted(set(header) - set(_HEADER_FIELDS) - {"header_sha256"})
+    wrong = [k for k, kind in _HEADER_FIELDS.items() if not isinstance(header.get(k), kind)]
+    if unknown or wrong:
+        raise CorruptCheckpointError(f"{source} has a damaged header (fields {wrong or unknown} missing, of the "
+                                     "wrong type or unknown)")
+    if "header_sha256" in header:
+        fields = {k: v for k, v in header.items() if k != "header_sha256"}
+        if _header_digest(fields) != header["header_sha256"]:
+            raise CorruptCheckpointError(f"{source} is corrupted: header checksum does not match its header")
     return header
 
 
@@ -116,9 +147,7 @@ def load(path: str | os.PathLike, kind: str | None = None, expect: Mapping[str, 
       target: optional pytree with the expected structure; the state is restored into it (shapes are checked).
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    with open(path, "rb") as handle:
+    with _open_checkpoint(path) as handle:
         header = _read_header(handle, str(path))
         payload = handle.read()
     if len(payload) != header["payload_bytes"]:
@@ -135,7 +164,10 @@ def load(path: str | os.PathLike, kind: str | None = None, expect: Mapping[str, 
             have = have.get(part) if isinstance(have, Mapping) else None
         if _jsonable(want) != have:
             raise CheckpointMismatchError(f"{path}: metadata {key} is {have!r}, expected {want!r}")
-    state = flax.serialization.msgpack_restore(payload)
+    try:
+        state = flax.serialization.msgpack_restore(payload)
+    except Exception as exc:  # noqa: BLE001 - checksummed but undecodable: written by something else
+        raise CorruptCheckpointError(f"{path}: the payload cannot be decoded ({type(exc).__name__}: {exc})") from exc
     if target is not None:
         _check_shapes(flax.serialization.to_state_dict(target), state, str(path))
         state = flax.serialization.from_state_dict(target, state)
