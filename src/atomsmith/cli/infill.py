@@ -73,10 +73,11 @@ def infill_command(
     from atomsmith.structures.errors import StructureError
 
     from atomsmith.pretrained import UnknownModelError, kind_of
+    from atomsmith.training.checkpoint import CheckpointError
 
     try:
         kind = kind_of(model)
-    except (UnknownModelError, ValueError, OSError) as exc:
+    except (UnknownModelError, CheckpointError, ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
     if kind in ("diffusion", "train-state:diffusion"):
         if environment is not None:
@@ -88,7 +89,11 @@ def infill_command(
         from atomsmith.cli.infill_crystal import infill_crystals
         from atomsmith.pretrained import load_model
 
-        return infill_crystals(load_model(model), model, Path(fixed), n_free, n, seed, out, fmt, free_species,
+        try:
+            generator = load_model(model)
+        except (CheckpointError, ValueError, OSError) as exc:  # e.g. a damaged payload behind a sound header
+            raise typer.BadParameter(str(exc), param_hint="--model") from None
+        return infill_crystals(generator, model, Path(fixed), n_free, n, seed, out, fmt, free_species,
                                free_lattice, resample, steps, force, progress)
     if environment is None:
         raise typer.BadParameter("give the environment file (ENVIRONMENT)", param_hint="ENVIRONMENT")
@@ -103,7 +108,8 @@ def infill_command(
         crystal = io.read(environment)[0]
         neighbours = ops.neighbors_within(crystal, centre, r_cut)
     except (StructureError, ValueError, OSError, IndexError) as exc:
-        raise typer.BadParameter(f"{environment}: {exc}", param_hint="ENVIRONMENT") from None
+        where = "" if str(environment) in str(exc) else f"{environment}: "  # io errors name the file already
+        raise typer.BadParameter(f"{where}{exc}", param_hint="ENVIRONMENT") from None
     if k is not None and k > size:
         raise typer.BadParameter(f"k = {k} is larger than the environment: this model's environments have "
                                  f"{size} neighbours (k must be 1..{size - 1})", param_hint="--k")
