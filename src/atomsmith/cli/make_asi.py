@@ -77,7 +77,8 @@ def make_asi(
     stats = amorphous_statistics(crystals)
     summary = {"protocol": config.describe(), "protocol_key": protocol_key(config), "seed": seed,
                "files": [p.name for p in paths], "statistics": stats.as_dict()}
-    (out / "a_si_summary.json").write_text(json.dumps(summary, indent=2))
+    with io.atomic_write(out / "a_si_summary.json", overwrite=True) as handle:  # rewritten with the cell files
+        handle.write(json.dumps(summary, indent=2))
     console.print(f"wrote {len(paths)} file(s) to {out}: density {stats.density_mean:.3f} g/cm^3, coordination "
                   f"{stats.coordination_mean:.3f}, angle {stats.angle_mean:.1f} ± {stats.angle_std:.1f} deg, "
                   f"first g(r) peak {stats.first_peak:.3f} Å")
