@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from atomsmith import parallel
 from atomsmith.generators.diffusion.conditioning import Guide, Infill, PropertyCondition, guidance_spec, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.samplers import SamplerState, make_chunk_runner, prior, time_grid
@@ -69,7 +70,7 @@ class DiffusionModel:
                batch_size: int = DEFAULT_BATCH, guidance_scale: float = 1.0,
                guidance_weights: tuple[float, float, float] = (1.0, 1.0, 1.0), guidance_cutoff: float | None = None,
                resample: int = 0, cfg_scale: Any = 2.0, progress: bool = False,
-               stats: dict | None = None) -> list[Crystal]:
+               stats: dict | None = None, devices: int | None = None) -> list[Crystal]:
         """Draw ``n`` crystals.
 
         Args:
@@ -96,6 +97,10 @@ class DiffusionModel:
           resample: RePaint resampling: each step is repeated this many extra times (infilling; costs ``1 + r``x).
           stats: if a dict is given it receives ``seconds``, ``structures_per_s`` and ``overflow`` (cells whose
             neighbour list overflowed at some step).
+          devices: local devices each batch of cells is split over (:mod:`atomsmith.parallel`; parameters
+            replicated). ``None``: all local devices; ``1``: one device. The samples do not depend on it beyond float
+            rounding, except that a bucketed batch which does not divide by the device count is padded up to a
+            multiple of it (which changes the random draws).
         """
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
@@ -136,6 +141,8 @@ class DiffusionModel:
         per = 2 if method == "pc" else 1
         grid = time_grid(steps, min(CHUNK, per * steps * (resample + 1)), method, resample)
         done = 0
+        mesh = parallel.data_mesh(devices, local=True)
+        params = self.params if mesh is None else parallel.replicate(self.params, mesh)
         for (n_atoms, csp), members in sorted(groups.items()):
             capacity = self._capacity(n_atoms)
             run = self._runner(method, step_lr, capacity)
@@ -143,7 +150,7 @@ class DiffusionModel:
                                                                    capacity, self.config.n_images)
             for start in range(0, len(members), batch_size):
                 idx = members[start:start + batch_size]
-                b = min(batch_size, bucket_size(len(idx), minimum=4))
+                b = parallel.round_up(min(batch_size, bucket_size(len(idx), minimum=4)), mesh)
                 key_s, k_prior, k_steps = jax.random.split(key_s, 3)
                 atom_mask = jnp.ones((b, n_atoms), bool)
                 species = None
@@ -166,8 +173,10 @@ class DiffusionModel:
                     cond_b = PropertyCondition(*(_rows(jnp.asarray(x), idx, b) for x in prop_values),
                                                _rows(cfg_factor, idx, b))
                 keys = jax.random.split(k_steps, grid.t.size).reshape(*grid.t.shape, -1)
+                if mesh is not None:  # cells split over the devices; everything else replicated
+                    state, atom_mask, infill = parallel.shard_leading((state, atom_mask, infill), mesh, "sampling")
                 for c in range(grid.t.shape[0]):
-                    state, values = run(self.params, state, grid.chunk(c), keys[c], atom_mask, jnp.asarray(csp),
+                    state, values = run(params, state, grid.chunk(c), keys[c], atom_mask, jnp.asarray(csp),
                                         guide_b, infill, cond_b)
                     jax.block_until_ready(state.frac)
                     bar.update(done, len(idx), int(jnp.sum(grid.active[:c + 1])) / per)
