@@ -3,8 +3,14 @@
 The public surface is small and explicit; submodules hold the rest::
 
     import atomsmith
-    crystals = atomsmith.load_dataset("perov_5", "test", limit=10)
-    atomsmith.write("out.extxyz", crystals)
+    crystals = atomsmith.sample("perov-5", 8, target={"heat_ref": 0.6})   # guided by the shipped predictor
+    atomsmith.predict("perov-5-heat-ref", crystals)                        # eV, one value per structure
+    atomsmith.write("guided.extxyz", crystals)
+
+Verbs (:mod:`atomsmith.api`): ``load_model``, ``sample``, ``infill``, ``interpolate``, ``assemble``, ``predict``,
+``evaluate``; data: ``Crystal``, ``read``, ``write``, ``load_dataset``; guidance objectives (lower is better) from
+:mod:`atomsmith.guidance`: ``PropertyTarget``, ``PropertyRange``, ``PropertyExtremum``, ``TensorMatch``,
+``MinDistance``, ``SWEnergyTarget``, ``AnisotropyTarget``.
 
 Names are imported lazily so that ``import atomsmith`` (and the CLI's ``--help``) stays fast.
 """
@@ -27,6 +33,20 @@ _EXPORTS = {
     "local_environments": "atomsmith.graphs.environments",
     "Encoder": "atomsmith.nn.encoder",
     "EncoderConfig": "atomsmith.nn.encoder",
+    "load_model": "atomsmith.pretrained",
+    "sample": "atomsmith.api",
+    "infill": "atomsmith.api",
+    "interpolate": "atomsmith.api",
+    "assemble": "atomsmith.api",
+    "predict": "atomsmith.api",
+    "evaluate": "atomsmith.api",
+    "PropertyTarget": "atomsmith.guidance",
+    "PropertyRange": "atomsmith.guidance",
+    "PropertyExtremum": "atomsmith.guidance",
+    "TensorMatch": "atomsmith.guidance",
+    "MinDistance": "atomsmith.guidance",
+    "SWEnergyTarget": "atomsmith.guidance",
+    "AnisotropyTarget": "atomsmith.guidance",
 }
 _RENAMED = {"load_dataset": ("atomsmith.datasets", "load")}
 

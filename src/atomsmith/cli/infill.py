@@ -60,17 +60,15 @@ def infill_command(
 
       atomsmith infill --model perov-5 --fixed partial.cif --n-free 1 -n 10 --out completed.extxyz
     """
-    import jax
     import numpy as np
     from rich.console import Console
 
+    from atomsmith.api.infilling import infill
+    from atomsmith.cli.interpolate import load_environment_vae, read_structure
     from atomsmith.cli.summary import print_summary
-    from atomsmith.cli.interpolate import load_gram_vae
     from atomsmith.generators import environment_ops as ops
-    from atomsmith.generators.gram_vae.infill import InfillConfig, infill
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures import io
-    from atomsmith.structures.errors import StructureError
 
     from atomsmith.pretrained import UnknownModelError, kind_of
     from atomsmith.training.checkpoint import CheckpointError
@@ -100,41 +98,20 @@ def infill_command(
     console = Console(stderr=True)
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
-    if k is not None and fixed is not None:
-        raise typer.BadParameter("give --k or --fixed, not both")
-    vae = load_gram_vae(model)
-    size, r_cut = vae.n_neighbors, vae.config.r_cut
+    vae = load_environment_vae(model)
+    crystal = read_structure(environment, "ENVIRONMENT")
     try:
-        crystal = io.read(environment)[0]
-        neighbours = ops.neighbors_within(crystal, centre, r_cut)
-    except (StructureError, ValueError, OSError, IndexError) as exc:
-        where = "" if str(environment) in str(exc) else f"{environment}: "  # io errors name the file already
-        raise typer.BadParameter(f"{where}{exc}", param_hint="ENVIRONMENT") from None
-    if k is not None and k > size:
-        raise typer.BadParameter(f"k = {k} is larger than the environment: this model's environments have "
-                                 f"{size} neighbours (k must be 1..{size - 1})", param_hint="--k")
-    indices = _parse_indices(fixed) if fixed is not None else list(range(len(neighbours) if k is None else k))
-    if len(neighbours) < (max(indices) + 1 if indices else 1):
-        raise typer.BadParameter(
-            f"{environment}: atom {centre} has only {len(neighbours)} neighbours within r_cut = {r_cut} Å, but "
-            f"{max(indices) + 1 if indices else 1} are needed to hold the requested atoms", param_hint="ENVIRONMENT")
-    held = neighbours[indices]
-    try:
-        result = infill(vae, held, n, jax.random.PRNGKey(seed), InfillConfig(restarts=restarts))
+        crystals = infill(vae, crystal, n=n, seed=seed, k=k, centre=centre, restarts=restarts,
+                          held=_parse_indices(fixed) if fixed is not None else None)
     except InvalidRequestError as exc:
         raise typer.BadParameter(str(exc)) from None
-    kk = len(held)
-    crystals = []
-    for i, env in enumerate(result.environments):
-        c = ops.environment_to_crystal(env, sample=i, fit_rmsd=float(result.fit_rmsd[i]), k=kk,
-                                       source="gram-vae infill")
-        crystals.append(c.replace(site_properties={"fixed": np.r_[1, np.ones(kk, int), np.zeros(size - kk, int)]}))
     io.write(out, crystals, format="extxyz", overwrite=force)
-    closest = ops.min_pair_distance(result.environments)
-    rows = [("held atoms k / environment n", f"{kk} / {size}"),
+    kk = int(crystals[0].properties["k"])
+    envs = np.stack([c.positions[1:] - c.positions[0] for c in crystals])
+    rows = [("held atoms k / environment n", f"{kk} / {vae.n_neighbors}"),
             ("completions", str(n)),
-            ("fit RMSD of held atoms (median)", f"{np.median(result.fit_rmsd):.3f} Å"),
-            ("closest pair (median)", f"{np.median(closest):.2f} Å"),
+            ("fit RMSD of held atoms (median)", f"{np.median([c.properties['fit_rmsd'] for c in crystals]):.3f} Å"),
+            ("closest pair (median)", f"{np.median(ops.min_pair_distance(envs)):.2f} Å"),
             ("output", str(out))]
     print_summary(f"atomsmith infill: {model}", rows, console)
 

@@ -19,7 +19,8 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
     from rich.console import Console
 
     from atomsmith.cli.summary import print_summary
-    from atomsmith.cli.sample import _output_plan, _parse_composition, _write
+    from atomsmith.api.sampling import parse_composition
+    from atomsmith.cli.sample import _output_plan, _write
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
     from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
     from atomsmith.metrics.validity import min_pair_distance, structure_validity
@@ -39,7 +40,10 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
     if len(structures) != 1:
         raise typer.BadParameter(f"{partial} holds {len(structures)} structures; give one partial cell",
                                  param_hint="--fixed")
-    species = tuple(_parse_composition(free_species)) if free_species else None
+    try:
+        species = tuple(parse_composition(free_species)) if free_species else None
+    except InvalidRequestError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--free-species") from None
     try:
         request = FixedAtoms(structures[0], n_free, free_species=species, hold_lattice=not free_lattice)
         t0 = time.perf_counter()

@@ -10,30 +10,15 @@ import typer
 _MODEL_HELP = "Shipped model name (gram-vae, eq-vae) or a gram-vae / eq-vae checkpoint path."
 
 
-def load_environment(path: Path, centre: int, n_neighbors: int, r_cut: float, what: str, with_numbers: bool = False):
-    """The ``n_neighbors``-environment ``[n, 3]`` of atom ``centre`` in the structure file ``path`` (and its atomic
-    numbers ``[n + 1]``, centre first, with ``with_numbers``); ``typer.BadParameter`` with the reason (unreadable
-    file, no such atom, too few neighbours within ``r_cut``)."""
-    import numpy as np
-
-    from atomsmith.graphs.environments import EnvironmentError_, local_environments
+def read_structure(path: Path, what: str):
+    """The first structure in ``path``; ``typer.BadParameter`` (exit code 2) naming ``what`` when unreadable."""
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
 
     try:
-        crystal = io.read(path)[0]
+        return io.read(path)[0]
     except (StructureError, ValueError, OSError) as exc:
         raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint=what) from None
-    if not 0 <= centre < crystal.n_atoms:
-        raise typer.BadParameter(f"{path}: centre atom {centre} does not exist; the structure has "
-                                 f"{crystal.n_atoms} atoms", param_hint=what)
-    try:
-        env = local_environments(crystal, n_neighbors, r_cut, centres=np.array([centre]))
-    except EnvironmentError_ as exc:
-        raise typer.BadParameter(f"{path}: too few neighbours for this model: {exc}", param_hint=what) from None
-    if with_numbers:
-        return env.vectors[0], np.concatenate([env.centre_numbers[:1], env.neighbor_numbers[0]])
-    return env.vectors[0]
 
 
 def load_environment_vae(name: str):
@@ -45,16 +30,6 @@ def load_environment_vae(name: str):
 
     try:
         return pretrained.load_model(name, kinds=(GRAM_KIND, EQ_KIND))
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--model") from None
-
-
-def load_gram_vae(name: str):
-    """A :class:`GramVAE` from a shipped name or a checkpoint path; ``typer.BadParameter`` otherwise."""
-    from atomsmith.generators.gram_vae.model import resolve_gram_vae
-
-    try:
-        return resolve_gram_vae(name)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
 
@@ -75,6 +50,7 @@ def interpolate_command(
     to each other: O(3) for the Gram VAE, proper rotations for the mirror-aware equivariant VAE)."""
     from rich.console import Console
 
+    from atomsmith.api.interpolation import path
     from atomsmith.generators import environment_ops as ops
     from atomsmith.generators import latent_interpolation as li
     from atomsmith.generators.protocol import InvalidRequestError
@@ -83,18 +59,17 @@ def interpolate_command(
     if out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
     vae = load_environment_vae(model)
-    n, r_cut = vae.n_neighbors, vae.config.r_cut
-    a, za = load_environment(first, centre_first, n, r_cut, "FIRST", with_numbers=True)
-    b, zb = load_environment(second, centre_second, n, r_cut, "SECOND", with_numbers=True)
-    extra = {"numbers_a": za, "numbers_b": zb} if getattr(vae, "mirror_aware", False) else {}
+    a, b = read_structure(first, "FIRST"), read_structure(second, "SECOND")
     try:
-        trajectory = li.interpolate(vae, a, b, steps=steps, spherical=spherical, **extra)
+        trajectory, env_a, env_b = path(vae, a, b, steps=steps, spherical=spherical, centre_first=centre_first,
+                          centre_second=centre_second)
     except InvalidRequestError as exc:
         raise typer.BadParameter(str(exc)) from None
     li.write_trajectory(out, trajectory, overwrite=force, source=f"{vae.kind} interpolate")
     frames = trajectory.frames
     console.print(f"wrote {steps} frames to {out} (end-point reconstruction RMSD "
-                  f"{ops.aligned_rmsd(frames[0], a):.3f} / {ops.aligned_rmsd(frames[-1], b):.3f} Å)")
+                  f"{ops.aligned_rmsd(frames[0], env_a):.3f} / "
+                  f"{ops.aligned_rmsd(frames[-1], env_b):.3f} Å)")
     if trajectory.mirrored_end:
         console.print("note: the two environments' frames have opposite handedness; the path keeps the first one's, "
                       "so the last frame is the mirror image of the second environment's reconstruction")

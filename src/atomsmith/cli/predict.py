@@ -31,38 +31,56 @@ def _render(value: np.ndarray) -> str:
 
 def predict(
     structures: list[Path] = typer.Argument(..., help="Structure files (CIF, extxyz, POSCAR; several per file ok)."),
-    model: Path = typer.Option(..., "--model", "-m", help="Predictor checkpoint (from `atomsmith train predictor`)."),
+    model: str = typer.Option(..., "--model", "-m", help="Predictor: shipped name (e.g. perov-5-heat-ref) or a "
+                                                         "checkpoint from `atomsmith train predictor`."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    out: Path = typer.Option(None, "--out", "-o", help="Also write the predictions as JSON here (atomically)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite OUT."),
     batch_size: int = typer.Option(16, help="Structures per batch."),
 ) -> None:
-    """Predict the property a trained predictor was trained for."""
+    """Predict the property a trained predictor was trained for.
+
+    Examples:
+
+      atomsmith predict --model perov-5-heat-ref samples.extxyz
+
+      atomsmith predict --model my_gap.ckpt a.cif b.cif --out predictions.json
+    """
     from rich.console import Console
     from rich.table import Table
 
-    from atomsmith.predictors.model import load_predictor
+    from atomsmith.api.sampling import resolve_model
+    from atomsmith.predictors.model import CHECKPOINT_KIND
+    from atomsmith.pretrained import UnknownModelError, WrongModelKindError
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
     from atomsmith.training.checkpoint import CheckpointError
 
     console = Console()
+    if out is not None and out.exists() and not force:
+        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
     try:
-        predictor, metadata = load_predictor(model)
-    except (CheckpointError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--model") from exc
+        predictor, _ = resolve_model(model, kinds=(CHECKPOINT_KIND,))
+    except (UnknownModelError, WrongModelKindError, CheckpointError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from None
     crystals, names = [], []
     for path in structures:
         try:
             found = io.read(path)
         except (FileNotFoundError, StructureError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="STRUCTURES") from exc
+            raise typer.BadParameter(str(exc), param_hint="STRUCTURES") from None
         crystals.extend(found)
         names.extend(str(path) if len(found) == 1 else f"{path}[{k}]" for k in range(len(found)))
     values = predictor.predict(crystals, batch_size=batch_size)
     readout = predictor.config.readout
-    if as_json:
-        out = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist()}
+    records = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist()}
                for n, c, v in zip(names, crystals, values)]
-        typer.echo(json.dumps(out, indent=1))
+    if out is not None:
+        with io.atomic_write(out, overwrite=force) as handle:
+            json.dump(records, handle, indent=1)
+            handle.write("\n")
+    if as_json:
+        typer.echo(json.dumps(records, indent=1))
         return
     kind = readout.tensor or "scalar"
     console.print(f"[bold]{predictor.target}[/bold] ({kind}, {readout.level}) from {model}")

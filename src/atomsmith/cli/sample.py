@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import time
 from pathlib import Path
 
+import numpy as np
 import typer
 
 _FILE_SUFFIXES = {".extxyz": "extxyz", ".xyz": "extxyz", ".cif": "cif", ".vasp": "poscar", ".poscar": "poscar"}
@@ -36,22 +38,6 @@ def _output_plan(out: Path, fmt: str | None, n: int) -> tuple[str, bool, bool]:
         raise typer.BadParameter(f"a POSCAR file holds one structure; give a directory to write {n}",
                                  param_hint="--out")
     return fmt, directory, gz
-
-
-def _parse_composition(text: str) -> list[int]:
-    from pymatgen.core import Composition
-
-    try:
-        comp = Composition(text)
-    except Exception as exc:  # noqa: BLE001 - pymatgen raises several types
-        raise typer.BadParameter(f"cannot parse composition {text!r}: {exc}", param_hint="--composition") from None
-    numbers = []
-    for element, amount in comp.items():
-        if abs(amount - round(amount)) > 1e-8 or amount < 1:
-            raise typer.BadParameter(f"composition {text!r} has a non-integer amount of {element}",
-                                     param_hint="--composition")
-        numbers += [element.Z] * int(round(amount))
-    return numbers
 
 
 def _enable_compilation_cache() -> None:
@@ -128,22 +114,19 @@ def sample(
     from rich.console import Console
     from atomsmith.cli.summary import print_summary
 
+    from atomsmith.api import sampling as api
     from atomsmith.metrics.validity import structure_validity
-    from atomsmith.pretrained import DEFAULT_MODEL, UnknownModelError, load_model
+    from atomsmith.pretrained import UnknownModelError
 
     console = Console(stderr=True)
     out_format, directory, gz = _output_plan(out, fmt, n)
     if out.exists() and not force and (not directory or not out.is_dir() or any(out.iterdir())):
         raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
-    numbers = _parse_composition(composition) if composition else None
     _enable_compilation_cache()
-    import jax
-
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
 
-    name = model or DEFAULT_MODEL
     try:
-        generator = load_model(name)
+        generator, name = api.resolve_model(model)
     except UnknownModelError as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
     if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):  # environments, not cells: cli.sample_gram_vae
@@ -151,35 +134,28 @@ def sample(
 
         return sample_environments(generator, name, n, seed, out, out_format, directory, gz, force, composition)
     steps = steps or DEFAULT_STEPS
-    conditions = {"composition": numbers} if numbers else {}
-    if cell is not None:
-        conditions["lattice"] = _parse_cell(cell)
-    if mode not in ("auto", "gradient", "classifier-free"):
-        raise typer.BadParameter(f"unknown guidance mode {mode!r}; choose auto, gradient or classifier-free",
-                                 param_hint="--guidance-mode")
-    conditioned = tuple(getattr(getattr(generator, "config", None), "properties", ()) or ())
-    requests = _parse_requests(target, prop_range, property_scale, predictor)
-    cfg_targets = _cfg_targets(requests, bool(prop_range), conditioned, mode, predictor)
-    if cfg_targets:  # classifier-free: the shipped predictors (when there are any) only report the result
-        conditions.update(cfg_targets)
-        guidance = None
-        predictors = _predictors(requests, (), name, generator, report_only=True)
-        requests = [r for r in requests if r.name in predictors]
-    else:
-        predictors = _predictors(requests, predictor or (), name, generator)
-        guidance = _objective(requests, predictors)
+    with _usage_errors("--composition"):
+        composition = api.parse_composition(composition) if composition else None
+    with _usage_errors("--cell"):
+        cell = api.parse_cell(cell) if cell is not None else None
+    with _usage_errors("--target"):
+        requests = api.parse_requests(target, prop_range, property_scale)
+    with _usage_errors("--guidance-mode"):
+        plan = api.plan_guidance(generator, name, requests, predictors=predictor or (), mode=mode)
     stats: dict = {}
     t0 = time.perf_counter()
-    try:
-        extra = {"cfg_scale": cfg_scale} if cfg_targets else {}
-        crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions or None, steps=steps,
-                                    method=sampler, batch_size=batch_size, progress=progress, stats=stats,
-                                    guidance=guidance, guidance_scale=guidance_scale, **extra)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    with _usage_errors(None):
+        crystals = api.sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell,
+                                        guidance_scale=guidance_scale, cfg_scale=cfg_scale, steps=steps,
+                                        sampler=sampler, batch_size=batch_size, progress=progress, stats=stats)
     relax_rows = []
     if relax:
-        crystals, relax_rows = _relax_all(crystals, relax_steps)
+        with _usage_errors("--relax"):
+            crystals, records = api.relax_all(crystals, relax_steps)
+        relax_rows = [("SW energy after relaxation (mean)",
+                       f"{np.mean([r['energy_per_atom'] for r in records]):.3f} eV/atom"),
+                      ("relaxations converged (f_max 0.01 eV/Å)",
+                       f"{sum(bool(r['converged']) for r in records)} / {len(records)}")]
     seconds = time.perf_counter() - t0
     _write(out, crystals, out_format, directory, gz, force)
     valid = sum(structure_validity(c) for c in crystals)
@@ -189,126 +165,25 @@ def sample(
             ("time (incl. compilation)", f"{seconds:.1f} s"),
             ("structures/s", f"{len(crystals) / max(seconds, 1e-9):.2f}"),
             ("neighbour-list overflows", str(stats.get("overflow", 0))),
-            *_property_rows(crystals, requests, predictors),
+            *_property_rows(crystals, plan.requests, plan.predictors),
             *relax_rows,
             ("output", f"{out} ({out_format}{', directory' if directory else ''})")]
     print_summary(f"atomsmith sample: {name}", rows, console)
 
 
-def _parse_cell(text: str):
-    import numpy as np
-
-    try:
-        values = [float(x) for x in text.replace(",", " ").split()]
-    except ValueError:
-        raise typer.BadParameter(f"cannot parse {text!r}: give 'a', 'a,b,c' or 9 numbers (Å)", param_hint="--cell")
-    if len(values) == 1:
-        lattice = np.eye(3) * values[0]
-    elif len(values) == 3:
-        lattice = np.diag(values)
-    elif len(values) == 9:
-        lattice = np.asarray(values).reshape(3, 3)
-    else:
-        raise typer.BadParameter(f"--cell takes 1, 3 or 9 numbers, got {len(values)}", param_hint="--cell")
-    if not np.all(np.isfinite(lattice)) or np.linalg.det(lattice) <= 1e-6:
-        raise typer.BadParameter("--cell must be a right-handed, non-degenerate cell", param_hint="--cell")
-    return lattice
-
-
-def _relax_all(crystals, max_steps: int):
-    """Short SW relaxation of every sample; returns the relaxed cells and summary rows."""
-    import numpy as np
-
-    from atomsmith.physics.relax import relax_crystal
-
-    if any(set(int(z) for z in c.numbers) != {14} for c in crystals):
-        raise typer.BadParameter("--relax uses the Stillinger-Weber Si potential: every sample must be pure Si",
-                                 param_hint="--relax")
-    out, energies, converged = [], [], 0
-    for c in crystals:
-        relaxed, record = relax_crystal(c, max_steps=max_steps)
-        out.append(relaxed.with_properties(sw_energy_per_atom=record["energy_per_atom"]))
-        energies.append(record["energy_per_atom"])
-        converged += record["converged"]
-    return out, [("SW energy after relaxation (mean)", f"{np.mean(energies):.3f} eV/atom"),
-                 ("relaxations converged (f_max 0.01 eV/Å)", f"{converged} / {len(out)}")]
-
-
-def _cfg_targets(requests, has_ranges: bool, conditioned, mode, predictor_specs) -> dict[str, float]:
-    """``{property: value}`` to pass as classifier-free conditions, or ``{}`` for gradient guidance."""
-    if mode == "gradient" or not any(r.is_target for r in requests):
-        return {}
-    usable = (not has_ranges and not predictor_specs and all(r.is_target and r.name in conditioned for r in requests))
-    if mode == "classifier-free" and not usable:
-        names = ", ".join(conditioned) or "none"
-        raise typer.BadParameter(f"classifier-free guidance needs --target values of properties the model was "
-                                 f"trained on (this model: {names}) and no --range/--predictor",
-                                 param_hint="--guidance-mode")
-    return {r.name: r.low for r in requests} if usable else {}
-
-
-def _dataset_of(name, generator) -> str | None:
-    from atomsmith.pretrained import available, info
-
-    dataset = info(name).get("dataset") if name in available() else None
-    if dataset is None:
-        dataset = str(getattr(generator, "metadata", {}).get("how_trained", {}).get("dataset", "")).split(":")[0] or None
-    return dataset
-
-
-def _parse_requests(targets, ranges, scale, predictor_specs):
-    """The --target/--range options as :class:`PropertyRequest` s (each property once)."""
-    texts = [(t, False) for t in targets or []] + [(r, True) for r in ranges or []]
-    if not texts and predictor_specs:
-        raise typer.BadParameter("--predictor needs a --target or --range to guide", param_hint="--predictor")
-    from atomsmith.guidance.requests import PropertyRequest
-
-    requests = []
-    for text, is_range in texts:
-        try:
-            request = PropertyRequest.parse(text, scale)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--range" if is_range else "--target") from None
-        if is_range == request.is_target:
-            hint = "--range NAME=LOW:HIGH" if is_range else "--target NAME=VALUE"
-            raise typer.BadParameter(f"{text!r}: write {hint}", param_hint="--range" if is_range else "--target")
-        requests.append(request)
-    if len({r.name for r in requests}) != len(requests):
-        raise typer.BadParameter("each property may be requested once", param_hint="--target")
-    return requests
-
-
-def _predictors(requests, predictor_specs, name, generator, report_only: bool = False) -> dict:
-    """``{property: predictor}`` for the requests (see :func:`atomsmith.guidance.requests.resolve_predictors`).
-    ``report_only``: the predictors only report values (classifier-free guidance), so properties without a shipped
-    predictor are left out instead of failing."""
-    if not requests:
-        return {}
-    from atomsmith.guidance.requests import UnknownPropertyError, resolve_predictors
+@contextlib.contextmanager
+def _usage_errors(param_hint: str | None):
+    """Turn the API's request errors (bad values, unknown properties or models) into CLI usage errors (exit 2)."""
+    from atomsmith.generators.protocol import InvalidRequestError
+    from atomsmith.guidance.requests import UnknownPropertyError
     from atomsmith.pretrained import UnknownModelError, WrongModelKindError
 
-    dataset = _dataset_of(name, generator)
-    if report_only:
-        found = {}
-        for request in requests:
-            try:
-                found.update(resolve_predictors([request], (), dataset, model_name=name))
-            except UnknownPropertyError:
-                pass
-        return found
     try:
-        return resolve_predictors(requests, predictor_specs, dataset, model_name=name)
-    except (UnknownPropertyError, UnknownModelError, WrongModelKindError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--target") from None
-
-
-def _objective(requests, predictors):
-    """The guidance objective of the requests, or ``None`` without any."""
-    if not requests:
-        return None
-    from atomsmith.guidance.requests import build_objective
-
-    return build_objective(requests, predictors)
+        yield
+    except (InvalidRequestError, UnknownPropertyError, UnknownModelError, WrongModelKindError) as exc:
+        raise typer.BadParameter(str(exc), param_hint=param_hint) from None
+    except ValueError as exc:  # the samplers' own checks (sizes, compositions outside the vocabulary)
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _property_rows(crystals, requests, predictors) -> list[tuple[str, str]]:

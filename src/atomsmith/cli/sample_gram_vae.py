@@ -16,10 +16,10 @@ def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_
                         gz: bool, force: bool, composition: str | None) -> None:
     """Draw ``n`` environments from a :class:`~atomsmith.generators.gram_vae.GramVAE` or
     :class:`~atomsmith.generators.eq_vae.EqVAE` and write them."""
-    import jax
     import numpy as np
     from atomsmith.cli.summary import print_summary
 
+    from atomsmith.api.sampling import sample_environments
     from atomsmith.cli.sample import _write
     from atomsmith.generators import environment_ops as ops
 
@@ -27,16 +27,9 @@ def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_
         raise typer.BadParameter(f"--composition does not apply to a {generator.kind} model (it generates local "
                                  "environments)", param_hint="--composition")
     t0 = time.perf_counter()
-    if hasattr(generator, "decode_full"):  # the equivariant VAE also decodes species
-        decoded = generator.decode_full(generator.sample_latents(jax.random.PRNGKey(seed), n))
-        envs, numbers = decoded.vectors, decoded.numbers
-    else:
-        envs = generator.sample_environments(jax.random.PRNGKey(seed), n)
-        numbers = np.full((len(envs), envs.shape[1] + 1), 14)
+    crystals = sample_environments(generator, n, seed=seed, name=name)
+    envs = np.stack([c.positions[1:] - c.positions[0] for c in crystals])
     seconds = time.perf_counter() - t0
-    crystals = [ops.environment_to_crystal(e, centre_number=int(z[0]), neighbor_numbers=z[1:],
-                                           source=f"{name} sample", index=i)
-                for i, (e, z) in enumerate(zip(envs, numbers))]
     _write(out, crystals, out_format, directory, gz, force)
     closest = ops.min_pair_distance(envs)
     source = "latent mixture" if generator.latent_mixture is not None else "N(0, I)"

@@ -1,0 +1,48 @@
+"""``atomsmith.evaluate``: CDVAE benchmark metrics of generated structures against a reference set.
+
+    >>> import atomsmith
+    >>> metrics = atomsmith.evaluate("samples.extxyz", "perov_5:test")
+    >>> metrics["validity"]["comp_valid"], metrics["coverage"]["cov_recall"]
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from atomsmith.structures.crystal import Crystal
+
+
+def evaluate(samples: Sequence[Crystal] | str | os.PathLike, reference: Sequence[Crystal] | str, *,
+             task: str = "generation", train: Sequence[Crystal] | str | None = "auto", n_subsample: int = 1000,
+             seed: int = 0, uniqueness: bool = True, progress: bool = False, **options: Any) -> dict[str, Any]:
+    """Validity, coverage (COV-R/P), property Wasserstein distances, uniqueness and novelty (``task="generation"``)
+    or match rate and RMSE (``task="csp"``), as in CDVAE / DiffCSP.
+
+    Args:
+      samples: crystals or a file/directory of them.
+      reference: ``"NAME:SPLIT"`` (e.g. ``"perov_5:test"``) or crystals / a file.
+      task: ``generation`` or ``csp``.
+      train: training set for novelty: crystals, ``"NAME:SPLIT"``, ``"auto"`` (the reference dataset's train
+        split) or ``None`` (no novelty).
+      n_subsample: valid samples drawn for the distribution metrics (CDVAE: 1000).
+      seed: seed of that draw.
+      uniqueness: compute uniqueness (StructureMatcher over valid samples; slow for many samples).
+      progress: show progress bars.
+      options: passed to :func:`atomsmith.metrics.evaluate.evaluate` (``dataset``, ``cutoffs``, ``n_workers``,
+        ``pairing``, ``comp_scaler``, ``cache``).
+
+    Returns:
+      A JSON-ready dict of metrics (see :func:`atomsmith.metrics.evaluate.evaluate`).
+    """
+    from atomsmith.metrics.evaluate import evaluate as run, json_safe, load_reference, parse_dataset_spec
+
+    if isinstance(train, str) and task == "generation":
+        if train == "auto":
+            parsed = parse_dataset_spec(reference) if isinstance(reference, str) else None
+            train = load_reference(f"{parsed[0]}:train") if parsed else None
+        else:
+            train = load_reference(train)
+    return json_safe(run(samples, reference, task=task, train=train if task == "generation" else None,
+                         n_subsample=n_subsample, seed=seed, uniqueness=uniqueness, progress=progress, **options))

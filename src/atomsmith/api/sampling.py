@@ -1,0 +1,301 @@
+"""``atomsmith.sample``: draw structures from a shipped or trained generator, optionally guided.
+
+    >>> import atomsmith
+    >>> crystals = atomsmith.sample("perov-5", 8, target={"heat_ref": 0.6})      # gradient guidance
+    >>> crystals = atomsmith.sample("perov-5", 8, composition="SrTiO3")           # structure prediction
+
+The CLI (``atomsmith sample``) is a thin layer over :func:`plan_guidance` and :func:`sample`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from atomsmith.generators.protocol import InvalidRequestError
+from atomsmith.structures.crystal import Crystal
+
+#: Guidance modes: classifier-free when the model was trained with the property as input, else gradient.
+GUIDANCE_MODES = ("auto", "gradient", "classifier-free")
+
+ModelLike = Any  # a shipped name, a checkpoint path or a loaded model
+
+
+def resolve_model(model: ModelLike | None, kinds: Sequence[str] | None = None) -> tuple[Any, str]:
+    """``(loaded model, display name)`` from a name, a path or an already loaded model (default: ``perov-5``)."""
+    from atomsmith.pretrained import DEFAULT_MODEL, load_model
+
+    if model is None or isinstance(model, (str, os.PathLike)):
+        name = str(model or DEFAULT_MODEL)
+        return load_model(name, kinds=kinds), name
+    return model, str(getattr(model, "name", None) or type(model).__name__)
+
+
+def parse_composition(text: str | Sequence[int]) -> list[int]:
+    """Atomic numbers of a formula (``"SrTiO3"`` -> ``[38, 22, 8, 8, 8]``) or a list of atomic numbers.
+
+    Raises :class:`InvalidRequestError` for an unparsable formula or a non-integer amount.
+    """
+    if not isinstance(text, str):
+        return [int(z) for z in text]
+    from pymatgen.core import Composition
+
+    try:
+        comp = Composition(text)
+    except Exception as exc:  # noqa: BLE001 - pymatgen raises several types
+        raise InvalidRequestError(f"cannot parse composition {text!r}: {exc}") from None
+    numbers = []
+    for element, amount in comp.items():
+        if abs(amount - round(amount)) > 1e-8 or amount < 1:
+            raise InvalidRequestError(f"composition {text!r} has a non-integer amount of {element}")
+        numbers += [element.Z] * int(round(amount))
+    if not numbers:
+        raise InvalidRequestError(f"composition {text!r} is empty")
+    return numbers
+
+
+def parse_cell(cell: float | Sequence[float] | np.ndarray | str) -> np.ndarray:
+    """A held cell ``[3, 3]`` (rows, Å) from ``a`` (cubic), ``(a, b, c)`` (orthorhombic) or 9 numbers / a matrix.
+
+    Raises :class:`InvalidRequestError` for other sizes and left-handed or degenerate cells.
+    """
+    if isinstance(cell, str):
+        try:
+            cell = [float(x) for x in cell.replace(",", " ").split()]
+        except ValueError:
+            raise InvalidRequestError(f"cannot parse cell {cell!r}: give 'a', 'a,b,c' or 9 numbers (Å)") from None
+    values = np.asarray(cell, np.float64).reshape(-1)
+    if values.size == 1:
+        lattice = np.eye(3) * values[0]
+    elif values.size == 3:
+        lattice = np.diag(values)
+    elif values.size == 9:
+        lattice = values.reshape(3, 3)
+    else:
+        raise InvalidRequestError(f"a cell takes 1, 3 or 9 numbers (Å), got {values.size}")
+    if not np.all(np.isfinite(lattice)) or np.linalg.det(lattice) <= 1e-6:
+        raise InvalidRequestError("the cell must be right-handed and non-degenerate")
+    return lattice
+
+
+@dataclasses.dataclass(frozen=True)
+class GuidancePlan:
+    """What property requests resolved to.
+
+    Attributes:
+      requests: the parsed requests (:class:`~atomsmith.guidance.requests.PropertyRequest`).
+      predictors: ``{property: predictor}`` guiding (gradient mode) or only reporting (classifier-free mode).
+      objective: the gradient-guidance objective, or ``None``.
+      cfg_conditions: ``{property: value}`` for classifier-free guidance (empty in gradient mode).
+    """
+
+    requests: tuple = ()
+    predictors: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    objective: Any = None
+    cfg_conditions: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+
+def parse_requests(target: Any = None, range: Any = None, property_scale: float = 0.1) -> list:  # noqa: A002
+    """Property requests from ``target`` (``{"heat_ref": 0.6}``, ``"heat_ref=0.6"`` or a list of such strings)
+    and ``range`` (``{"heat_ref": (0.3, 0.9)}``, ``"heat_ref=0.3:0.9"`` or a list); each property at most once.
+
+    Raises :class:`InvalidRequestError` (a ``ValueError``) naming the bad request.
+    """
+    from atomsmith.guidance.requests import PropertyRequest
+
+    def texts(spec: Any, is_range: bool) -> list[str]:
+        if spec is None:
+            return []
+        if isinstance(spec, str):
+            return [spec]
+        if isinstance(spec, Mapping):
+            if is_range:
+                return [f"{k}={'' if lo is None else lo}:{'' if hi is None else hi}" for k, (lo, hi) in spec.items()]
+            return [f"{k}={v}" for k, v in spec.items()]
+        return [str(s) for s in spec]
+
+    requests = []
+    for text, is_range in [(t, False) for t in texts(target, False)] + [(r, True) for r in texts(range, True)]:
+        try:
+            request = PropertyRequest.parse(text, property_scale)
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+        if is_range == request.is_target:
+            hint = "a range NAME=LOW:HIGH" if is_range else "a target NAME=VALUE"
+            raise InvalidRequestError(f"{text!r}: write {hint}")
+        requests.append(request)
+    if len({r.name for r in requests}) != len(requests):
+        raise InvalidRequestError("each property may be requested once")
+    return requests
+
+
+def plan_guidance(generator: Any, name: str, requests: Sequence, *, predictors: Sequence[str] = (),
+                  mode: str = "auto", has_ranges: bool | None = None) -> GuidancePlan:
+    """Decide how to honour ``requests`` with ``generator``: classifier-free conditions when the model was trained
+    with those properties as inputs (``mode="auto"`` or ``"classifier-free"``), else gradient guidance through
+    predictors (given ones, or the shipped predictors of the model's dataset).
+
+    Raises :class:`InvalidRequestError` for an impossible request and
+    :class:`~atomsmith.guidance.requests.UnknownPropertyError` (listing what is available) for a property without
+    a predictor.
+    """
+    from atomsmith.guidance.requests import UnknownPropertyError, build_objective, resolve_predictors
+
+    if mode not in GUIDANCE_MODES:
+        raise InvalidRequestError(f"unknown guidance mode {mode!r}; choose {', '.join(GUIDANCE_MODES)}")
+    requests = tuple(requests)
+    if not requests:
+        if predictors:
+            raise InvalidRequestError("a predictor needs a target or range to guide")
+        return GuidancePlan()
+    has_ranges = any(not r.is_target for r in requests) if has_ranges is None else has_ranges
+    conditioned = tuple(getattr(getattr(generator, "config", None), "properties", ()) or ())
+    dataset = model_dataset(name, generator)
+    usable = not has_ranges and not predictors and all(r.is_target and r.name in conditioned for r in requests)
+    if mode == "classifier-free" and not usable:
+        raise InvalidRequestError(
+            f"classifier-free guidance needs target values of properties the model was trained on (this model: "
+            f"{', '.join(conditioned) or 'none'}) and no range or predictor")
+    if mode != "gradient" and usable:  # the shipped predictors (when there are any) only report the result
+        found = {}
+        for request in requests:
+            try:
+                found.update(resolve_predictors([request], (), dataset, model_name=name))
+            except UnknownPropertyError:
+                pass
+        return GuidancePlan(tuple(r for r in requests if r.name in found), found, None,
+                            {r.name: r.low for r in requests})
+    found = resolve_predictors(requests, predictors, dataset, model_name=name)
+    return GuidancePlan(requests, found, build_objective(requests, found), {})
+
+
+def model_dataset(name: str, generator: Any) -> str | None:
+    """The dataset a model was trained on (registry field, else its checkpoint's ``how_trained``)."""
+    from atomsmith.pretrained import available, info
+
+    dataset = info(name).get("dataset") if name in available() else None
+    if dataset is None:
+        trained = getattr(generator, "metadata", {}).get("how_trained", {})
+        dataset = str(trained.get("dataset", "") if isinstance(trained, Mapping) else "").split(":")[0] or None
+    return dataset
+
+
+def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: str | Sequence[int] | None = None,
+           cell: Any = None, target: Any = None, range: Any = None, guidance_scale: float = 10.0,  # noqa: A002
+           property_scale: float = 0.1, predictors: Sequence[str] = (), guidance_mode: str = "auto",
+           cfg_scale: float = 2.0, steps: int | None = None, sampler: str = "pc", batch_size: int = 256,
+           guidance: Any = None, relax: bool = False, relax_steps: int = 300, progress: bool = False,
+           stats: dict | None = None) -> list[Crystal]:
+    """Draw ``n`` structures.
+
+    Args:
+      model: shipped name (``"perov-5"``, ``"a-si"``, ``"perov-5-cfg"``, ``"gram-vae"``, ...), checkpoint path or
+        a loaded model; default ``"perov-5"``.
+      n: number of structures.
+      seed: the same seed and arguments give the same structures.
+      composition: structure prediction: a formula (``"SrTiO3"``) or atomic numbers, the same for every cell.
+      cell: hold the cell (amorphous mode): ``a`` (cubic, Å), ``(a, b, c)`` or a ``[3, 3]`` matrix (rows, Å).
+      target: property targets, ``{"heat_ref": 0.6}`` (eV) or ``"heat_ref=0.6"``.
+      range: property ranges, ``{"heat_ref": (0.3, 0.9)}`` (``None`` for an open end).
+      guidance_scale: gradient-guidance strength (0 = unguided).
+      property_scale: tolerance of targets/ranges in the property's units (an error of this size costs 1).
+      predictors: predictor names/paths providing the guided properties (default: the shipped ones of the
+        model's dataset).
+      guidance_mode: ``auto``, ``gradient`` or ``classifier-free``.
+      cfg_scale: classifier-free guidance factor.
+      steps: reverse diffusion steps (default 200).
+      sampler: ``pc`` (predictor-corrector) or ``ode``.
+      batch_size: cells sampled together.
+      guidance: your own objective from :mod:`atomsmith.guidance` (e.g. ``MinDistance(1.5)``, ``2 * PropertyTarget(
+        predictor, 0.5)``; lower is better), added to the target/range terms and applied with ``guidance_scale``.
+      relax: short fixed-cell Stillinger-Weber relaxation of each sample (pure Si only); adds the property
+        ``sw_energy_per_atom`` (eV/atom).
+      relax_steps: iteration limit of the relaxation.
+      progress: show a progress bar.
+      stats: filled with sampler statistics (e.g. neighbour-list ``overflow`` count).
+
+    Returns:
+      ``n`` crystals (environment VAEs return environments as clusters in a box).
+
+    Raises:
+      UnknownModelError, InvalidRequestError, UnknownPropertyError (all ``ValueError``).
+    """
+    import jax
+
+    generator, name = resolve_model(model)
+    if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):
+        if any(x is not None for x in (composition, cell, target, range)):
+            raise InvalidRequestError(f"{name} samples local environments: composition, cell and property "
+                                      "guidance apply to crystal generators (e.g. perov-5, a-si)")
+        return sample_environments(generator, n, seed=seed, name=name)
+    plan = plan_guidance(generator, name, parse_requests(target, range, property_scale), predictors=predictors,
+                         mode=guidance_mode)
+    if guidance is not None:
+        objective = guidance if plan.objective is None else plan.objective + guidance
+        plan = dataclasses.replace(plan, objective=objective)
+    return sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell,
+                            guidance_scale=guidance_scale, cfg_scale=cfg_scale, steps=steps, sampler=sampler,
+                            batch_size=batch_size, relax=relax, relax_steps=relax_steps, progress=progress,
+                            stats=stats)
+
+
+def sample_environments(vae: Any, n: int, *, seed: int = 0, name: str = "") -> list[Crystal]:
+    """``n`` local environments from a Gram VAE or an equivariant VAE, as clusters in a cubic box (centre first;
+    the equivariant VAE also decodes species, the Gram VAE's are Si)."""
+    import jax
+
+    from atomsmith.generators import environment_ops as ops
+
+    key = jax.random.PRNGKey(seed)
+    if hasattr(vae, "decode_full"):
+        decoded = vae.decode_full(vae.sample_latents(key, n))
+        envs, numbers = np.asarray(decoded.vectors), np.asarray(decoded.numbers)
+    else:
+        envs = np.asarray(vae.sample_environments(key, n))
+        numbers = np.full((len(envs), envs.shape[1] + 1), 14)
+    return [ops.environment_to_crystal(e, centre_number=int(z[0]), neighbor_numbers=z[1:],
+                                       source=f"{name or vae.kind} sample", index=i)
+            for i, (e, z) in enumerate(zip(envs, numbers))]
+
+
+def sample_with_plan(generator: Any, n: int, plan: GuidancePlan, *, seed: int = 0, composition: Any = None,
+                     cell: Any = None, guidance_scale: float = 10.0, cfg_scale: float = 2.0, steps: int | None = None,
+                     sampler: str = "pc", batch_size: int = 256, relax: bool = False, relax_steps: int = 300,
+                     progress: bool = False, stats: dict | None = None) -> list[Crystal]:
+    """:func:`sample` for a loaded crystal generator and a resolved :class:`GuidancePlan`."""
+    import jax
+
+    from atomsmith.generators.diffusion.model import DEFAULT_STEPS
+
+    conditions: dict[str, Any] = {}
+    if composition is not None:
+        conditions["composition"] = parse_composition(composition)
+    if cell is not None:
+        conditions["lattice"] = parse_cell(cell)
+    conditions.update(plan.cfg_conditions)
+    extra = {"cfg_scale": cfg_scale} if plan.cfg_conditions else {}
+    crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions or None,
+                                steps=steps or DEFAULT_STEPS, method=sampler, batch_size=batch_size,
+                                progress=progress, stats=stats if stats is not None else {},
+                                guidance=plan.objective, guidance_scale=guidance_scale, **extra)
+    return relax_all(crystals, relax_steps)[0] if relax else crystals
+
+
+def relax_all(crystals: Sequence[Crystal], max_steps: int = 300) -> tuple[list[Crystal], list[dict]]:
+    """Short fixed-cell Stillinger-Weber relaxation (FIRE) of pure-Si cells; returns the relaxed cells (property
+    ``sw_energy_per_atom``, eV/atom) and each relaxation's record. Raises :class:`InvalidRequestError` otherwise."""
+    from atomsmith.physics.relax import relax_crystal
+
+    if any(set(int(z) for z in c.numbers) != {14} for c in crystals):
+        raise InvalidRequestError("relaxation uses the Stillinger-Weber Si potential: every structure must be "
+                                  "pure Si")
+    out, records = [], []
+    for c in crystals:
+        relaxed, record = relax_crystal(c, max_steps=max_steps)
+        out.append(relaxed.with_properties(sw_energy_per_atom=record["energy_per_atom"]))
+        records.append(record)
+    return out, records
