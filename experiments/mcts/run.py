@@ -1,6 +1,6 @@
 """MCTS assembler experiments: best objective vs number of objective evaluations, MCTS against random baselines.
 
-    nice -n 10 python experiments/mcts/run.py            # both tasks, writes results.json + curves.png here
+    nice -n 10 python experiments/mcts/run.py            # both tasks, writes results.json + curves_run.png here
 
 a-si-64: 64 Si at 2.29 g/cm^3; objective = SW energy/atom after a short FIRE relaxation (100 steps, fmax 0.05).
   * random placement: uniform positions with no pair closer than 2.1 Å, then the same relaxation;
@@ -267,7 +267,7 @@ def main() -> None:
         results["perov"] = run_perov(args)
     results["wall_s"] = time.perf_counter() - t0
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
-    plot(results, args.out / "curves.png")
+    plot(results, args.out / "curves_run.png")
     log("done", f"{results['wall_s']:.0f} s")
 
 

@@ -1,0 +1,132 @@
+"""Tables (markdown, to stdout) and ``curves.png`` from ``perov_compare.json`` and ``asi_compare.json``.
+
+    python experiments/mcts/report.py [DIR]      # DIR: where the JSON files are (default: this folder)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def fmt(mean, std, n, total, digits=4, column=None) -> str:
+    """``mean ± std``; ``(n=k)`` when only k of the runs had a finished structure within that budget."""
+    if mean is None or not math.isfinite(mean):
+        if column is not None and any(v == -math.inf for v in column):
+            return "none finished yet"
+        return "budget not run"
+    s = f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return s if n == total else f"{s} (n={n})"
+
+
+def perov_tables(r: dict) -> None:
+    seeds = list(r["seeds"])
+    print(f"### perov-heat-ref, {len(seeds)} seeds: best normalised reward (mean ± std) at fixed evaluation counts\n")
+    counts = next(iter(r["summary"].values()))["counts"]
+    print("| method | " + " | ".join(str(c) for c in counts) + " | evaluations used |")
+    print("|---|" + "---|" * (len(counts) + 1))
+    for name, s in r["summary"].items():
+        used = [max(e for e, _ in r["seeds"][k][name]["curve"]) for k in seeds]
+        cols = list(zip(*s["per_seed"]))
+        cells = [fmt(m, sd, n, len(seeds), column=c) for m, sd, n, c in zip(s["mean"], s["std"], s["n"], cols)]
+        print(f"| {name} | " + " | ".join(cells) + f" | {min(used)}-{max(used)} |")
+    print("\n### judged heat_ref (target 0.5 eV) of each method's top-k structures (by the shipped guide)\n")
+    k = r["args"]["top_k"]
+    print(f"| method | guide best (eV) | judge of guide-best (eV) | judge abs. error, mean top-{k} (eV) | "
+          f"guide abs. error, mean top-{k} (eV) | old indep. of guide-best (eV) |")
+    print("|---|---|---|---|---|---|")
+    for name in r["summary"]:
+        rows = [r["seeds"][s][name]["judged_top"] for s in seeds]
+
+        def ms(key, rows=rows):
+            v = np.array([row[key] for row in rows if key in row], float)
+            return f"{v.mean():.3f} ± {v.std():.3f}" if v.size else "—"
+        print(f"| {name} | {ms('shipped_best')} | {ms('judge_best')} | {ms('judge_abs_err_mean')} | "
+              f"{ms('shipped_abs_err_mean')} | {ms('old_indep_best')} |")
+    print("\n### target (per seed): evaluations each method needs to reach the random-assembly best at its budget\n")
+    for s, t in r["target"].items():
+        print(f"- seed {s}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
+    print()
+
+
+def asi_tables(r: dict) -> None:
+    seeds = list(r["seeds"])
+    print(f"### a-si-64, {len(seeds)} seeds: best SW energy after 100 FIRE steps (eV/atom, mean ± std)\n")
+    counts = next(iter(r["summary"].values()))["counts"]
+    print("| method | " + " | ".join(str(c) for c in counts) + " | best over seeds | evaluations used |")
+    print("|---|" + "---|" * (len(counts) + 2))
+    for name, s in r["summary"].items():
+        cols = list(zip(*s["per_seed"]))
+        cells = [fmt(m, sd, n, len(seeds), 3, c) for m, sd, n, c in zip(s["mean_e"], s["std_e"], s["n"], cols)]
+        best = min(r["seeds"][k][name]["best_e"] for k in seeds)
+        used = [max(e for e, _ in r["seeds"][k][name]["curve"]) for k in seeds]
+        print(f"| {name} | " + " | ".join(cells) + f" | {best:.3f} | {min(used)}-{max(used)} |")
+    mq = r["melt_quench"]["energies"]
+    print(f"| melt-quench (shipped, fully relaxed) | | | | {min(mq):.3f} (4 cells: {np.round(mq, 3).tolist()}) | — |")
+    if "pretraining" in r:
+        p = r["pretraining"]
+        print(f"\nBC teacher: {p['complete']}/{p['episodes']} rebuilt cells complete, E after 100 FIRE steps "
+              f"{min(p['teacher_e']):.3f} to {max(p['teacher_e']):.3f} eV/atom, mean snap {p['snap_mean_A']:.2f} Å; "
+              f"BC loss {p['history'][0]} -> {p['history'][-1]}")
+    print("\n### target (per seed)\n")
+    for s, t in r["target"].items():
+        print(f"- seed {s}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
+    print()
+
+
+def plot(perov: dict | None, asi: dict | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.3))
+    for ax, r, title in ((axes[0], perov, "perov-heat-ref: -((heat_ref - 0.5) / 0.5)^2 (shipped guide)"),
+                         (axes[1], asi, "a-si-64: -(E_SW + 4.0) / 0.25 after 100 FIRE steps")):
+        if r is None:
+            ax.set_visible(False)
+            continue
+        n_seeds = len(r["seeds"])
+        for name, s in r["summary"].items():
+            c = np.asarray(s["counts"])
+            mean, std = np.asarray(s["mean"], float), np.asarray(s["std"], float)
+            ok = np.isfinite(mean)
+            ax.errorbar(c[ok], mean[ok], yerr=std[ok], marker="o", capsize=3, label=name)
+        ax.set_xscale("log", base=2)
+        if r is perov:
+            ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_xlabel("objective evaluations")
+        ax.set_ylabel(f"best normalised reward (mean ± std, {n_seeds} seeds)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    import sys
+
+    here = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    perov = asi = None
+    if (here / "perov_compare.json").exists():
+        perov = json.loads((here / "perov_compare.json").read_text())
+        if "summary" in perov:
+            perov_tables(perov)
+        else:
+            perov = None
+    if (here / "asi_compare.json").exists():
+        asi = json.loads((here / "asi_compare.json").read_text())
+        if "summary" in asi:
+            asi_tables(asi)
+        else:
+            asi = None
+    plot(perov, asi, here / "curves.png")
+
+
+if __name__ == "__main__":
+    main()
