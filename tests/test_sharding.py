@@ -97,6 +97,12 @@ def _child(tmp: Path) -> dict:
         out["too_many_devices"] = str(exc)
 
     times["start"] = time.perf_counter() - t0
+    rows = np.arange(12, dtype=np.float64).reshape(6, 2)  # host data: each device gets its block of rows
+    placed = parallel.shard_leading({"rows": rows, "scale": 2.0}, parallel.data_mesh())
+    shards = sorted((s.index[0].start or 0, np.asarray(s.data).tolist()) for s in placed["rows"].addressable_shards)
+    out["placement"] = {"shards": [block for _, block in shards], "dtype": str(placed["rows"].dtype),
+                        "scale_replicated": placed["scale"].sharding.spec == PartitionSpec()}
+
     # 1. the shared loop on a toy regression: 1 device vs 2, and resumption across device counts
     loss_fn, params, batches, eval_fn = _toy_problem()
     cfg = TrainConfig(learning_rate=0.05, warmup_steps=5, max_steps=40, eval_every=10, checkpoint_every=7,
@@ -211,6 +217,12 @@ def child(tmp_path_factory):
 def test_child_sees_two_devices_and_uses_both_by_default(child):
     assert child["devices"] == 2 and child["mesh_default"] == 2
     assert "asked for 3 devices" in child["too_many_devices"]
+
+
+def test_host_rows_go_to_their_devices(child):
+    p = child["placement"]
+    assert p["shards"] == [[[0, 1], [2, 3], [4, 5]], [[6, 7], [8, 9], [10, 11]]]
+    assert p["dtype"] == "float32" and p["scale_replicated"]  # canonical dtype, as jnp.asarray would give
 
 
 def test_initialize_single_process(child):

@@ -205,14 +205,14 @@ def _shard_graph_batch(batch: GraphBatch, mesh: Mesh) -> GraphBatch:
 
 
 def _place(x: Any, sharding: NamedSharding) -> jax.Array:
-    """A global array with ``sharding`` built from the host value ``x``, which must be the same on every process;
-    each process copies only the blocks that live on its own devices."""
-    if isinstance(x, jax.Array) and x.sharding == sharding:
-        return x
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-        return jax.device_put(x, sharding)  # already global (e.g. a previous step's output): let XLA reshard
-    if jax.process_count() == 1:
-        return jax.device_put(x, sharding)
+    """A global array with ``sharding`` built from ``x``, whose value must be the same on every process; each
+    process copies only the blocks that live on its own devices (host data via
+    :func:`jax.make_array_from_callback`)."""
+    if isinstance(x, jax.Array):
+        if x.sharding == sharding:
+            return x
+        if not x.is_fully_addressable or jax.process_count() == 1:
+            return jax.device_put(x, sharding)  # on-device data (or already global): let XLA move or reshard it
     host = np.asarray(x)
     host = host.astype(jax.dtypes.canonicalize_dtype(host.dtype), copy=False)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
