@@ -541,12 +541,9 @@ def to_extxyz(crystals: Iterable[Crystal]) -> str:
     return buffer.getvalue()
 
 
-def write(path: str | os.PathLike, crystals: Crystal | Iterable[Crystal], format: str | None = None,
-          overwrite: bool = False) -> Path:
-    """Write one or more crystals atomically. CIF and extxyz hold many structures; POSCAR holds one.
-    A name ending in ``.gz`` is gzip-compressed (deterministically: no time stamp in the gzip header)."""
-    path = Path(path)
-    items = [crystals] if isinstance(crystals, Crystal) else list(crystals)
+def _serialize(path: Path, items: list[Crystal], format: str | None) -> bytes:
+    """The bytes of ``items`` as they will be written to ``path`` (format from ``format`` or the name; gzip for
+    ``.gz``). Every serialization error happens here, before any file is opened."""
     fmt = (format or detect_format(path)).lower()
     if fmt == "cif":
         text = _unique_block_names("\n".join(to_cif(c) for c in items))
@@ -558,22 +555,48 @@ def write(path: str | os.PathLike, crystals: Crystal | Iterable[Crystal], format
         text = to_poscar(items[0])
     else:
         raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
-    if is_gzipped(path):
-        with atomic_write(path, mode="wb", overwrite=overwrite) as handle:
-            handle.write(gzip.compress(text.encode(), mtime=0))
-    else:
-        with atomic_write(path, overwrite=overwrite) as handle:
-            handle.write(text)
+    return gzip.compress(text.encode(), mtime=0) if is_gzipped(path) else text.encode()
+
+
+def write(path: str | os.PathLike, crystals: Crystal | Iterable[Crystal], format: str | None = None,
+          overwrite: bool = False) -> Path:
+    """Write one or more crystals atomically. CIF and extxyz hold many structures; POSCAR holds one.
+    A name ending in ``.gz`` is gzip-compressed (deterministically: no time stamp in the gzip header)."""
+    path = Path(path)
+    items = [crystals] if isinstance(crystals, Crystal) else list(crystals)
+    data = _serialize(path, items, format)
+    with atomic_write(path, mode="wb", overwrite=overwrite) as handle:
+        handle.write(data)
     return path
 
 
 def write_directory(directory: str | os.PathLike, crystals: Iterable[Crystal], format: str = "cif",
                     overwrite: bool = False, prefix: str = "sample") -> list[Path]:
-    """One file per structure (``sample_00000.cif`` ...), each written atomically."""
+    """One file per structure (``sample_00000.cif`` ...), each written atomically.
+
+    All structures are serialized before the first file is written, and if writing fails part way the files
+    this call created are removed again, so a failed call leaves no partial set of new files behind.
+    """
     directory = Path(directory)
     suffix = {"cif": ".cif", "extxyz": ".extxyz", "poscar": ".vasp"}[format]
-    paths = []
-    for k, crystal in enumerate(crystals):
-        paths.append(write(directory / f"{prefix}_{k:05d}{suffix}", crystal, format, overwrite))
+    items = list(crystals)
+    paths = [directory / f"{prefix}_{k:05d}{suffix}" for k in range(len(items))]
+    if not overwrite:
+        existing = [p for p in paths if p.exists()]
+        if existing:
+            raise FileExistsError(f"{existing[0]} exists; pass overwrite=True (CLI: --force) to replace it")
+    blobs = [_serialize(path, [crystal], format) for path, crystal in zip(paths, items)]
+    created: list[Path] = []
+    try:
+        for path, data in zip(paths, blobs):
+            new = not path.exists()
+            with atomic_write(path, mode="wb", overwrite=overwrite) as handle:
+                handle.write(data)
+            if new:
+                created.append(path)
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
     return paths
-
