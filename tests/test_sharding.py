@@ -114,6 +114,12 @@ def _child(tmp: Path) -> dict:
                   "initial": float(eval_fn(params)["loss"]), "best_one": one.best_metric, "best_two": two.best_metric,
                   "devices_one": _n_devices(one.state.params), "devices_two": _n_devices(two.state.params),
                   "opt_devices_two": _n_devices(two.state.opt_state)}
+    mesh = parallel.data_mesh()
+    rows = parallel.local_rows(16, mesh)  # a process-local loader: this process's rows of each global batch
+    local = fit(loss_fn, params, lambda e: ({k: v[rows] for k, v in b.items()} for b in batches(e)), cfg,
+                eval_fn=eval_fn, progress=False, process_local=True)
+    out["toy"]["local_rows"] = [rows.start, rows.stop]
+    out["toy"]["local_diff"] = _max_diff(two.state.params, local.state.params)
     path = tmp / "toy.ckpt"
     fit(loss_fn, params, batches, cfg, eval_fn=eval_fn, checkpoint_path=path, progress=False, stop_after=13)
     resumed = fit(loss_fn, params, batches, dataclasses.replace(cfg, data_parallel=1), eval_fn=eval_fn,
@@ -151,6 +157,11 @@ def _child(tmp: Path) -> dict:
     g_one = fit(graph_loss, gp, lambda e: graph_batches, dataclasses.replace(gcfg, data_parallel=1), progress=False)
     g_two = fit(graph_loss, gp, lambda e: graph_batches, gcfg, progress=False)
     placed = parallel.shard_batch(graph_batches[0], parallel.data_mesh())
+    try:
+        parallel.shard_local_batch(graph_batches[0], mesh)
+        out["graph_local_error"] = ""
+    except parallel.DataParallelError as exc:
+        out["graph_local_error"] = str(exc)
     out["graph"] = {"param_diff": _max_diff(g_one.state.params, g_two.state.params),
                     "moved": _max_diff(gp, g_one.state.params),
                     "nodes_split": placed.frac_coords.sharding.spec == split,
@@ -234,6 +245,12 @@ def test_loop_on_two_devices_equals_one_device(child):
     assert toy["devices_one"] == 1 and toy["devices_two"] == 2 and toy["opt_devices_two"] == 2
     assert toy["param_diff"] < TOL and toy["ema_diff"] < TOL
     assert toy["best_two"] == pytest.approx(toy["best_one"], abs=TOL) and toy["best_one"] < 0.5 * toy["initial"]
+
+
+def test_process_local_loading_single_process(child):
+    # one process owns every row; the batch is assembled with make_array_from_process_local_data
+    assert child["toy"]["local_rows"] == [0, 16] and child["toy"]["local_diff"] == 0.0
+    assert "global node indices" in child["graph_local_error"]
 
 
 def test_resume_on_another_device_count(child):

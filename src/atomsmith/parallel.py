@@ -180,6 +180,54 @@ def shard_batch(batch: Any, mesh: Mesh) -> Any:
     return shard_leading(batch, mesh)
 
 
+def local_rows(n: int, mesh: Mesh | None) -> slice:
+    """The rows of a global batch of ``n`` that live on this process's devices (all of them in a single-process
+    run): what a process-local data loader (``fit(..., process_local=True)``) yields each step.
+
+    Raises:
+      DataParallelError: ``n`` does not split over the mesh, or this process's rows are not one contiguous block.
+    """
+    if mesh is None:
+        return slice(0, int(n))
+    d = mesh_size(mesh)
+    if n % d:
+        raise DataParallelError(f"a global batch of {n} does not split over {d} devices")
+    sharding = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+    blocks = sorted({(index[0].start or 0, index[0].stop if index[0].stop is not None else n)
+                     for index in sharding.addressable_devices_indices_map((int(n),)).values()})
+    start, stop = blocks[0][0], blocks[-1][1]
+    if sum(b - a for a, b in blocks) != stop - start:
+        raise DataParallelError("this process's devices do not hold one contiguous block of the batch")
+    return slice(start, stop)
+
+
+def shard_local_batch(batch: Any, mesh: Mesh) -> Any:
+    """Assemble a global batch from each process's own rows (:func:`jax.make_array_from_process_local_data`).
+
+    ``batch`` is a pytree of dense arrays holding only this process's rows (:func:`local_rows`) along the leading
+    axis; scalars must be the same on every process. A flat :class:`GraphBatch` cannot be assembled this way (its
+    node indices are global): feed it whole with :func:`shard_batch`.
+    """
+    if isinstance(batch, GraphBatch):
+        raise DataParallelError("a GraphBatch holds global node indices: pass the whole batch on every process "
+                                "(fit(..., process_local=False))")
+    split = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+    whole = NamedSharding(mesh, PartitionSpec())
+    n_local = sum(1 for _ in mesh.local_devices)
+
+    def place(path, x):
+        host = np.asarray(x)
+        host = host.astype(jax.dtypes.canonicalize_dtype(host.dtype), copy=False)
+        if host.ndim == 0:
+            return _place(host, whole)
+        if host.shape[0] % n_local:
+            raise DataParallelError(f"process-local batch: {jax.tree_util.keystr(path) or 'the batch'} has "
+                                    f"{host.shape[0]} rows, which do not split over this process's {n_local} devices")
+        return jax.make_array_from_process_local_data(split, host)
+
+    return jax.tree_util.tree_map_with_path(place, batch)
+
+
 def _shard_graph_batch(batch: GraphBatch, mesh: Mesh) -> GraphBatch:
     d = mesh_size(mesh)
     for name, size in (("nodes", batch.n_nodes), ("edges", int(batch.edge_mask.shape[0]))):

@@ -145,7 +145,7 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
         eval_fn: Callable[[Any], Mapping[str, float]] | None = None, eval_metric: str = "loss",
         checkpoint_path: str | os.PathLike | None = None, kind: str = "model",
         metadata: Mapping[str, Any] | None = None, progress: bool = True, resume: bool = True,
-        stop_after: int | None = None) -> FitResult:
+        stop_after: int | None = None, process_local: bool = False) -> FitResult:
     """Train until ``cfg.max_steps`` (or early stopping), resuming from ``checkpoint_path`` if it exists.
 
     Args:
@@ -154,6 +154,10 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
       batches: ``epoch -> iterable of batches``; must be deterministic in ``epoch`` (and, in a multi-process run,
         the same global batches on every process). Split over ``cfg.data_parallel`` devices (see
         :func:`atomsmith.parallel.shard_batch`).
+      process_local: ``batches(epoch)`` yields only this process's rows of each global batch
+        (``rows[atomsmith.parallel.local_rows(global_size, mesh)]``; dense batches only), which are assembled into
+        global arrays with :func:`jax.make_array_from_process_local_data`. Identical to ``False`` in a
+        single-process run.
       eval_fn: ``ema_params -> metrics`` on validation data; ``eval_metric`` (lower is better) drives early stopping
         and the choice of ``best_params``. Without it the final EMA parameters are best.
       checkpoint_path: training checkpoint (state + loop position), rewritten atomically.
@@ -212,7 +216,8 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
                 if k < loop["batch"]:
                     continue  # resuming inside an epoch: skip batches already seen
                 if mesh is not None:
-                    batch = parallel.shard_batch(batch, mesh)
+                    batch = parallel.shard_local_batch(batch, mesh) if process_local else \
+                        parallel.shard_batch(batch, mesh)
                 state, metrics = train_step(state, batch)
                 loop["batch"] = k + 1
                 steps_this_call += 1
