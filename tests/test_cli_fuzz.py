@@ -210,17 +210,11 @@ BAD_DATA = {
     "not_a_number.csv": _csv([["material_id", "cif", "y"], ["a", GOOD_CIF, "abc"]]),
     "huge_field.csv": b"material_id,cif,y\na," + b"x" * (17 * 1024 * 1024) + b",1\n",
 }
-_KNOWN_BAD = {
-    "huge_field.csv": "datasets/user_data.py + csv_reader.py (being edited by another engineer): a CSV field over "
-                      "16 MiB raises csv.Error, which is not caught: traceback",
-}
 
 
 @pytest.mark.parametrize("family", ["predictor", "diffusion"])
 @pytest.mark.parametrize("name", list(BAD_DATA))
-def test_train_bad_data(tmp_path, family, name, request):
-    if name in _KNOWN_BAD:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=_KNOWN_BAD[name]))
+def test_train_bad_data(tmp_path, family, name):
     data = tmp_path / name
     data.write_bytes(BAD_DATA[name])
     if family == "diffusion" and name == "not_a_number.csv":

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import warnings
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -87,10 +88,19 @@ def iter_rows(path: str | os.PathLike, layout: CsvLayout, limit: int | None = No
     With ``problems`` given, a malformed row is appended to it (and skipped) instead of raising.
 
     Raises:
-      MalformedFileError: the header lacks a required column.
+      MalformedFileError: the header lacks a required column, or the file is not UTF-8 CSV text (binary data, a
+        damaged ``.gz``, a field over 16 MiB).
       MalformedRowError: a row has too few or too many fields or an empty CIF.
     """
-    path = Path(path)
+    try:
+        yield from _iter_rows(Path(path), layout, limit, problems)
+    except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise errors.MalformedFileError(
+            f"{path}: not a readable UTF-8 CSV file ({type(exc).__name__}: {exc})") from exc
+
+
+def _iter_rows(path: Path, layout: CsvLayout, limit: int | None, problems: list[RowProblem] | None
+               ) -> Iterator[_Row]:
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
     with _open_text(path) as handle:
         reader = csv.DictReader(handle, restkey="__extra__")
