@@ -183,15 +183,22 @@ def test_interpolate_bad_checkpoint(bad, tmp_path, case):
 
 # ---------------------------------------------------------------------------------------------- sample
 @pytest.mark.parametrize("case", ["flipped.ckpt", "magic.ckpt", "directory.ckpt", "missing.ckpt"])
-def test_sample_bad_checkpoint(bad, tmp_path, case, request):
-    if case in ("flipped.ckpt", "truncated.ckpt", "magic.ckpt", "structure.cif"):
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="cli/sample.py (being edited by the lead) catches only UnknownModelError around "
-                                "load_model: a damaged checkpoint ends in a CorruptCheckpointError traceback"))
+def test_sample_bad_checkpoint(bad, tmp_path, case):
+    """A damaged --model checkpoint was a CorruptCheckpointError traceback."""
     model = _checkpoint(bad, "perov-5", case)
     out = tmp_path / "s.extxyz"
     result = _invoke("sample", "-n", 1, "--steps", 1, "--no-progress", "--model", model, "--out", out)
     assert_clean_failure(result, model.name, out)
+
+
+@pytest.mark.parametrize("case", ["flipped.ckpt", "magic.ckpt"])
+def test_sample_bad_predictor_checkpoint(bad, tmp_path, case):
+    """A damaged --predictor checkpoint (guidance) was a CorruptCheckpointError traceback."""
+    predictor = _checkpoint(bad, "perov-5-heat-ref", case)
+    out = tmp_path / "s.extxyz"
+    result = _invoke("sample", "-n", 1, "--steps", 1, "--no-progress", "--target", "heat_ref=0.5", "--predictor",
+                     predictor, "--out", out)
+    assert_clean_failure(result, predictor.name, out)
 
 
 # ---------------------------------------------------------------------------------------------- train

@@ -117,6 +117,7 @@ def sample(
     from atomsmith.api import sampling as api
     from atomsmith.metrics.validity import structure_validity
     from atomsmith.pretrained import UnknownModelError
+    from atomsmith.training.checkpoint import CheckpointError
 
     console = Console(stderr=True)
     out_format, directory, gz = _output_plan(out, fmt, n)
@@ -127,7 +128,7 @@ def sample(
 
     try:
         generator, name = api.resolve_model(model)
-    except UnknownModelError as exc:
+    except (UnknownModelError, CheckpointError, OSError) as exc:  # unknown, damaged or unreadable model
         raise typer.BadParameter(str(exc), param_hint="--model") from None
     if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):  # environments, not cells: cli.sample_gram_vae
         from atomsmith.cli.sample_gram_vae import sample_environments
@@ -177,10 +178,11 @@ def _usage_errors(param_hint: str | None):
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.guidance.requests import UnknownPropertyError
     from atomsmith.pretrained import UnknownModelError, WrongModelKindError
+    from atomsmith.training.checkpoint import CheckpointError
 
     try:
         yield
-    except (InvalidRequestError, UnknownPropertyError, UnknownModelError, WrongModelKindError) as exc:
+    except (InvalidRequestError, UnknownPropertyError, UnknownModelError, WrongModelKindError, CheckpointError) as exc:
         raise typer.BadParameter(str(exc), param_hint=param_hint) from None
     except ValueError as exc:  # the samplers' own checks (sizes, compositions outside the vocabulary)
         raise typer.BadParameter(str(exc)) from None
