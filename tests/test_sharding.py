@@ -49,6 +49,41 @@ def _toy_problem(batch_size: int = 16):
     return loss_fn, {"w": jnp.zeros(3), "b": jnp.zeros(())}, batches, eval_fn
 
 
+def _graph_problem():
+    """A pair potential fitted on flat GraphBatches (edge gathers and per-graph segment sums)."""
+    import jax
+    import jax.numpy as jnp
+
+    from atomsmith.graphs.batching import batch_graphs
+    from atomsmith.training.loop import TrainConfig
+    from tests.helpers.symmetry import random_crystal
+
+    rng = np.random.default_rng(1)
+    crystals = [random_crystal(rng, n_atoms=int(rng.integers(2, 5)), numbers=None, size=3.5, skew=0.2)
+                .with_properties(y=float(rng.normal())) for _ in range(8)]
+    graph_batches = [batch_graphs(crystals[k:k + 4], cutoff=3.0, sizes=(24, 256, 5), property_keys=("y",))
+                     for k in (0, 4)]
+
+    def graph_loss(p, batch, key):
+        d = jnp.sqrt(jnp.sum(batch.edge_vectors() ** 2, -1) + 1e-12)
+        pair = jnp.where(batch.edge_mask, p["a"] * jnp.exp(-p["k"] * d), 0.0)
+        energy = jax.ops.segment_sum(pair, batch.node_graph[batch.receivers], batch.n_graphs)
+        err = jnp.where(batch.graph_mask, energy / jnp.maximum(batch.n_atoms, 1) - batch.properties["y"], 0.0)
+        loss = jnp.sum(err ** 2) / jnp.sum(batch.graph_mask)
+        return loss, {}
+
+    gp = {"a": jnp.asarray(0.5), "k": jnp.asarray(1.0)}
+    gcfg = TrainConfig(learning_rate=0.02, warmup_steps=1, max_steps=6, eval_every=0, checkpoint_every=0)
+    return graph_loss, gp, graph_batches, gcfg
+
+
+def _toy_config():
+    from atomsmith.training.loop import TrainConfig
+
+    return TrainConfig(learning_rate=0.05, warmup_steps=5, max_steps=40, eval_every=10, checkpoint_every=7,
+                       ema_decay=0.9)
+
+
 def _max_diff(a, b) -> float:
     import jax
 
@@ -105,11 +140,11 @@ def _child(tmp: Path) -> dict:
 
     # 1. the shared loop on a toy regression: 1 device vs 2, and resumption across device counts
     loss_fn, params, batches, eval_fn = _toy_problem()
-    cfg = TrainConfig(learning_rate=0.05, warmup_steps=5, max_steps=40, eval_every=10, checkpoint_every=7,
-                      ema_decay=0.9)
+    cfg = _toy_config()
     one = fit(loss_fn, params, batches, dataclasses.replace(cfg, data_parallel=1), eval_fn=eval_fn, progress=False)
     two = fit(loss_fn, params, batches, cfg, eval_fn=eval_fn, progress=False)
     out["toy"] = {"param_diff": _max_diff(one.state.params, two.state.params),
+                  "params_one": jax.tree_util.tree_map(lambda x: np.asarray(x).tolist(), one.state.params),
                   "ema_diff": _max_diff(one.state.ema_params, two.state.ema_params),
                   "initial": float(eval_fn(params)["loss"]), "best_one": one.best_metric, "best_two": two.best_metric,
                   "devices_one": _n_devices(one.state.params), "devices_two": _n_devices(two.state.params),
@@ -135,25 +170,7 @@ def _child(tmp: Path) -> dict:
 
     times["toy"] = time.perf_counter() - t0
     # 2. a flat GraphBatch: nodes and edges split over the devices, per-graph arrays replicated
-    from atomsmith.graphs.batching import batch_graphs
-    from tests.helpers.symmetry import random_crystal
-
-    rng = np.random.default_rng(1)
-    crystals = [random_crystal(rng, n_atoms=int(rng.integers(2, 5)), numbers=None, size=3.5, skew=0.2)
-                .with_properties(y=float(rng.normal())) for _ in range(8)]
-    graph_batches = [batch_graphs(crystals[k:k + 4], cutoff=3.0, sizes=(24, 256, 5), property_keys=("y",))
-                     for k in (0, 4)]
-
-    def graph_loss(p, batch, key):
-        d = jnp.sqrt(jnp.sum(batch.edge_vectors() ** 2, -1) + 1e-12)
-        pair = jnp.where(batch.edge_mask, p["a"] * jnp.exp(-p["k"] * d), 0.0)
-        energy = jax.ops.segment_sum(pair, batch.node_graph[batch.receivers], batch.n_graphs)
-        err = jnp.where(batch.graph_mask, energy / jnp.maximum(batch.n_atoms, 1) - batch.properties["y"], 0.0)
-        loss = jnp.sum(err ** 2) / jnp.sum(batch.graph_mask)
-        return loss, {}
-
-    gp = {"a": jnp.asarray(0.5), "k": jnp.asarray(1.0)}
-    gcfg = TrainConfig(learning_rate=0.02, warmup_steps=1, max_steps=6, eval_every=0, checkpoint_every=0)
+    graph_loss, gp, graph_batches, gcfg = _graph_problem()
     g_one = fit(graph_loss, gp, lambda e: graph_batches, dataclasses.replace(gcfg, data_parallel=1), progress=False)
     g_two = fit(graph_loss, gp, lambda e: graph_batches, gcfg, progress=False)
     placed = parallel.shard_batch(graph_batches[0], parallel.data_mesh())
@@ -162,7 +179,8 @@ def _child(tmp: Path) -> dict:
         out["graph_local_error"] = ""
     except parallel.DataParallelError as exc:
         out["graph_local_error"] = str(exc)
-    out["graph"] = {"param_diff": _max_diff(g_one.state.params, g_two.state.params),
+    out["graph"] = {"params_one": jax.tree_util.tree_map(lambda x: np.asarray(x).tolist(), g_one.state.params),
+                    "param_diff": _max_diff(g_one.state.params, g_two.state.params),
                     "moved": _max_diff(gp, g_one.state.params),
                     "nodes_split": placed.frac_coords.sharding.spec == split,
                     "edges_split": placed.senders.sharding.spec == split,
@@ -207,6 +225,29 @@ def _child(tmp: Path) -> dict:
                      "seen_one": one_seen, "seen_two": list(seen)}
     times["sample"] = time.perf_counter() - t0
     return out
+
+
+def _worker(ckpt: Path) -> dict:
+    """One of two processes (one CPU device each) joined through ``ATOMSMITH_*`` variables: the toy and the
+    GraphBatch problems trained over the two processes' devices, the toy also with process-local loading."""
+    from atomsmith import parallel
+
+    index, count = parallel.initialize()
+    import jax
+
+    from atomsmith.training.loop import fit
+
+    loss_fn, params, batches, eval_fn = _toy_problem()
+    toy = fit(loss_fn, params, batches, _toy_config(), eval_fn=eval_fn, progress=False, checkpoint_path=ckpt)
+    rows = parallel.local_rows(16, parallel.data_mesh())
+    local = fit(loss_fn, params, lambda e: ({k: v[rows] for k, v in b.items()} for b in batches(e)), _toy_config(),
+                eval_fn=eval_fn, progress=False, process_local=True)
+    graph_loss, gp, graph_batches, gcfg = _graph_problem()
+    graph = fit(graph_loss, gp, lambda e: graph_batches, gcfg, progress=False)
+    as_list = lambda tree: jax.tree_util.tree_map(lambda x: np.asarray(x).tolist(), tree)  # noqa: E731
+    return {"index": index, "count": count, "devices": jax.device_count(), "local": jax.local_device_count(),
+            "rows": [rows.start, rows.stop], "toy": as_list(toy.state.params), "toy_local": as_list(local.state.params),
+            "graph": as_list(graph.state.params), "wrote": ckpt.exists()}
 
 
 @pytest.fixture(scope="module")
@@ -295,5 +336,49 @@ def test_single_device_needs_no_mesh_and_bad_settings_are_typed_errors(monkeypat
         parallel.initialize(process_id=5)
 
 
+@pytest.fixture(scope="module")
+def workers(tmp_path_factory):
+    """Two processes on this machine joined with :func:`atomsmith.parallel.initialize` (a real multi-process run
+    on CPU: Gloo collectives between the processes)."""
+    tmp = tmp_path_factory.mktemp("multiprocess")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for index in range(2):
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+        env.update(JAX_PLATFORMS="cpu", PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]),
+                   ATOMSMITH_COORDINATOR=f"127.0.0.1:{port}", ATOMSMITH_NUM_PROCESSES="2",
+                   ATOMSMITH_PROCESS_ID=str(index))
+        procs.append(subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--worker",
+                                       str(tmp / f"train-{index}.ckpt")], env=env, cwd=ROOT, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    outs = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=600)
+            assert proc.returncode == 0, stderr[-4000:]
+            outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    return outs
+
+
+def test_two_processes_train_like_one_device(workers, child):
+    assert [w["index"] for w in workers] == [0, 1] and all(w["count"] == 2 for w in workers)
+    assert all(w["devices"] == 2 and w["local"] == 1 for w in workers)
+    assert [w["rows"] for w in workers] == [[0, 8], [8, 16]]  # each process loads its half of every batch
+    for w in workers:
+        assert _max_diff(w["toy"], child["toy"]["params_one"]) < TOL
+        assert _max_diff(w["toy_local"], child["toy"]["params_one"]) < TOL
+        assert _max_diff(w["graph"], child["graph"]["params_one"]) < TOL
+    assert [w["wrote"] for w in workers] == [True, False]  # only process 0 writes the checkpoint
+
+
 if __name__ == "__main__":
-    print(json.dumps(_child(Path(sys.argv[1]))))
+    if sys.argv[1] == "--worker":
+        print(json.dumps(_worker(Path(sys.argv[2]))))
+    else:
+        print(json.dumps(_child(Path(sys.argv[1]))))
