@@ -15,7 +15,24 @@ app = typer.Typer(
 
 @app.callback()
 def _main() -> None:
-    """Generative inverse design of crystalline and amorphous materials (JAX)."""
+    """Generative inverse design of crystalline and amorphous materials (JAX).
+
+    Every command takes models by shipped name (perov-5, perov-5-cfg, a-si, carbon-24, gram-vae, eq-vae,
+    perov-5-heat-ref) or checkpoint path (--model/-m), and shares the flags -n, --seed, --out/-o, --format/-f,
+    --target/-t and --force where they apply. Outputs are written atomically and never overwritten without --force.
+
+    Exit codes: 0 success; 2 bad usage or input (unknown option or model, unreadable or invalid file, existing
+    output without --force, a request the model cannot serve); 1 the work ran but produced nothing usable (e.g. no
+    assembly episode finished).
+
+    Examples:
+
+      atomsmith sample -n 10 --out samples.extxyz
+
+      atomsmith sample -n 10 --target heat_ref=0.6 --out guided.extxyz
+
+      atomsmith infill --model perov-5 --fixed partial.cif --n-free 1 --out completed.extxyz
+    """
     # An explicit callback keeps typer from collapsing the app into its single command when only one is registered.
 
 
