@@ -98,7 +98,14 @@ def evaluate_command(
     force: bool = typer.Option(False, "--force", help="Overwrite --out if it exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """CDVAE benchmark metrics (validity, COV-R/P, Wasserstein distances, uniqueness, novelty, CSP match rate)."""
+    """CDVAE benchmark metrics (validity, COV-R/P, Wasserstein distances, uniqueness, novelty, CSP match rate).
+
+    Examples:
+
+      atomsmith evaluate samples.extxyz --reference perov_5:test --out metrics.json
+
+      atomsmith evaluate csp_samples.extxyz --reference perov_5:test --task csp
+    """
     from rich.console import Console
 
     from atomsmith.metrics.evaluate import TASKS, evaluate, json_safe

@@ -47,7 +47,14 @@ def interpolate_command(
     force: bool = typer.Option(False, "--force", help="Overwrite OUT."),
 ) -> None:
     """Interpolate between two local environments through the latent space of an environment VAE (frames aligned
-    to each other: O(3) for the Gram VAE, proper rotations for the mirror-aware equivariant VAE)."""
+    to each other: O(3) for the Gram VAE, proper rotations for the mirror-aware equivariant VAE).
+
+    Examples:
+
+      atomsmith interpolate --model eq-vae a.xyz b.xyz --steps 20 --out path.extxyz
+
+      atomsmith interpolate --model gram-vae cell.cif cell.cif --centre-first 0 --centre-second 7 --out path.extxyz
+    """
     from rich.console import Console
 
     from atomsmith.api.interpolation import path

@@ -37,7 +37,14 @@ def diffusion(
     force: bool = opts.FORCE,
     progress: bool = opts.PROGRESS,
 ) -> None:
-    """Train a crystal diffusion model (wrapped-normal coordinates, DDPM lattice and species) with the shared loop."""
+    """Train a crystal diffusion model (wrapped-normal coordinates, DDPM lattice and species) with the shared loop.
+
+    Examples:
+
+      atomsmith train diffusion --dataset perov_5 --steps 13000 --out perov.ckpt
+
+      atomsmith train diffusion --data my_structures/ --steps 5000 --out mine.ckpt
+    """
     from rich.console import Console
 
     from atomsmith.generators.diffusion.data import load_split_cached

@@ -51,7 +51,14 @@ def predictor(
     force: bool = opts.FORCE,
     progress: bool = opts.PROGRESS,
 ) -> None:
-    """Train a property predictor on the shared encoder (per-species normalisation, EMA, early stopping)."""
+    """Train a property predictor on the shared encoder (per-species normalisation, EMA, early stopping).
+
+    Examples:
+
+      atomsmith train predictor --dataset perov_5 --target heat_ref --out heat_ref.ckpt
+
+      atomsmith train predictor --data my.csv --target band_gap --on-bad skip --out gap.ckpt
+    """
     from rich.console import Console
 
     from atomsmith import datasets
