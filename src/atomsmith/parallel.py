@@ -17,8 +17,12 @@ How a batch is split (:func:`shard_batch`):
 
 A leading axis that does not divide by the number of devices raises :class:`DataParallelError`.
 
-Multi-host: call :func:`initialize` first in every process; the mesh then spans every process's devices and each
-process transfers only the rows that live on its own devices (:func:`jax.make_array_from_callback`).
+Multi-host: call :func:`initialize` first in every process; the training mesh then spans every process's devices.
+Either every process builds the same global batch and transfers only the rows that live on its own devices
+(:func:`shard_batch`, via :func:`jax.make_array_from_callback`), or each process loads only its own rows
+(:func:`local_rows`) and the global batch is assembled with :func:`jax.make_array_from_process_local_data`
+(:func:`shard_local_batch`; ``fit(..., process_local=True)``). Sampling uses each process's local devices only.
+Tested with two processes on one machine (CPU devices, Gloo collectives): ``tests/test_sharding.py``.
 """
 
 from __future__ import annotations
