@@ -95,8 +95,9 @@ def _infill_environment(vae: Any, name: str, crystal: Crystal, n: int, seed: int
     except IndexError as exc:
         raise InvalidRequestError(str(exc)) from None
     if k is not None and not 1 <= k < size:
-        raise InvalidRequestError(f"k = {k}: this model's environments have {size} neighbours (k must be "
-                                  f"1..{size - 1})")
+        what = "larger than the environment" if k > size else "not below the environment size"
+        raise InvalidRequestError(f"k = {k} is {what}: this model's environments have {size} neighbours, so k is "
+                                  f"at least 1 and at most {size - 1}")
     indices = list(held) if held is not None else list(range(min(len(neighbours), size - 1) if k is None else k))
     if not indices or len(set(indices)) != len(indices) or min(indices) < 0:
         raise InvalidRequestError(f"held neighbours must be distinct non-negative indices, got {indices}")

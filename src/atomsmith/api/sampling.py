@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,14 +26,42 @@ GUIDANCE_MODES = ("auto", "gradient", "classifier-free")
 ModelLike = Any  # a shipped name, a checkpoint path or a loaded model
 
 
+_LOADED: dict[tuple[str, int, int], Any] = {}
+
+
 def resolve_model(model: ModelLike | None, kinds: Sequence[str] | None = None) -> tuple[Any, str]:
-    """``(loaded model, display name)`` from a name, a path or an already loaded model (default: ``perov-5``)."""
-    from atomsmith.pretrained import DEFAULT_MODEL, load_model
+    """``(loaded model, display name)`` from a name, a path or an already loaded model (default: ``perov-5``).
+
+    Loaded checkpoints are kept for the life of the process (keyed by file, size and modification time), so that
+    calling ``atomsmith.sample("perov-5", ...)`` again reuses the model and its compiled sampler instead of
+    compiling it again (tens of seconds on a CPU).
+    """
+    from atomsmith.pretrained import DEFAULT_MODEL, available, load_model, path_of
 
     if model is None or isinstance(model, (str, os.PathLike)):
         name = str(model or DEFAULT_MODEL)
-        return load_model(name, kinds=kinds), name
+        path = path_of(name) if name in available() else Path(name)
+        try:
+            stat = path.stat()
+        except OSError:
+            return load_model(name, kinds=kinds), name  # raises the loader's clear error
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _LOADED:
+            _LOADED[key] = load_model(name, kinds=kinds)
+        else:
+            load_model_kind_check(name, _LOADED[key], kinds)
+        return _LOADED[key], name
     return model, str(getattr(model, "name", None) or type(model).__name__)
+
+
+def load_model_kind_check(name: str, loaded: Any, kinds: Sequence[str] | None) -> None:
+    """The kind check of :func:`atomsmith.pretrained.load_model` for a cached model."""
+    from atomsmith.pretrained import kind_of
+
+    if kinds is not None and kind_of(name) not in kinds:
+        from atomsmith.pretrained import load_model
+
+        load_model(name, kinds=kinds)  # raises WrongModelKindError with its message
 
 
 def parse_composition(text: str | Sequence[int]) -> list[int]:
