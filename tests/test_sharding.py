@@ -1,10 +1,11 @@
 """Data parallelism (:mod:`atomsmith.parallel`): training through the shared loop and diffusion sampling split over
-two devices give the one-device results (up to float rounding), batches that do not divide fail clearly, and the
-multi-host helper joins a single-process run.
+two devices give the one-device results (up to float rounding), batches that do not divide fail clearly, and two
+processes joined with :func:`atomsmith.parallel.initialize` train like one device.
 
 JAX fixes its device count at import, and the suite runs on one CPU device, so the two-device checks run once in a
-child process started with ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` (this file, run as a script). The
-child prints one JSON object of measurements; the tests below assert on it.
+child process started with ``XLA_FLAGS=--xla_force_host_platform_device_count=2``, and the multi-process check in
+two worker processes with one CPU device each (this file, run as a script). Each prints one JSON object of
+measurements; the tests below assert on them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,10 +102,9 @@ def _n_devices(tree) -> int:
 def _child(tmp: Path) -> dict:
     from atomsmith import parallel
 
-    out: dict = {}
-    import time
     t0 = time.perf_counter()
-    out["times"] = times = {}
+    out: dict = {"times": {}}  # seconds since the start, per section (diagnostics only)
+    times = out["times"]
     # multi-host helper, single-process path (must come before any computation)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
