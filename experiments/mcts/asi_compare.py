@@ -12,10 +12,11 @@ normalised reward ``R = -(E + 4.0) / 0.25``; one evaluation = one relaxed, score
   snapped to the action grid); the network is fitted to the teacher's actions (policy) and returns (value, the
   relaxed SW energy of the rebuilt cell plus the shaping terms) for ``--bc-steps`` steps. The teacher's own scored
   structures are pretraining cost, reported separately and not counted in the search budget (like the melt-quench
-  cells they come from). ``--train-iters`` > 0 adds self-play training after each round of episodes.
+  cells they come from). ``--train-iters`` > 0 adds self-play training (that many AdamW steps on the replay
+  buffer) after each round of episodes, to both MCTS variants (then named ``..._selfplay...``).
 * **melt-quench**: the shipped fully relaxed cells, for reference.
 
-Writes ``asi_compare.json`` and ``asi_curves.png``.
+Writes ``TAG.json`` and ``TAG_curves.png`` (``--tag``, default ``asi_compare``).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def main() -> None:
     p.add_argument("--no-bc", action="store_true")
     p.add_argument("--counts", default="8,16,32")
     p.add_argument("--out", type=Path, default=HERE)
+    p.add_argument("--tag", default="asi_compare", help="output names: TAG.json and TAG_curves.png")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     counts = [int(c) for c in args.counts.split(",")]
@@ -112,7 +114,7 @@ def main() -> None:
                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                "environment": {"python": platform.python_version(), "jax": jax.__version__,
                                "machine": platform.machine()}, "seeds": {}}
-    out_json = args.out / "asi_compare.json"
+    out_json = args.out / f"{args.tag}.json"
     mq = load_shipped(64)
     results["melt_quench"] = {"energies": sw_per_atom(mq)}
     t_all = time.perf_counter()
@@ -128,9 +130,10 @@ def main() -> None:
         r["random_placement"] = {"curve": curve_from_returns(rp), "best_e": to_e(max(rp)),
                                  "wall_s": time.perf_counter() - t0}
         log(f"seed {seed} random placement best {to_e(max(rp)):.4f} eV/atom ({time.perf_counter() - t0:.0f} s)")
-        variants = {"mcts_untrained": init_network(task, net, jax.random.PRNGKey(seed), env.reset())}
+        scratch = "mcts_untrained" if args.train_iters == 0 else "mcts_selfplay_from_scratch"
+        variants = {scratch: init_network(task, net, jax.random.PRNGKey(seed), env.reset())}
         if bc_params is not None:
-            variants["mcts_bc"] = bc_params
+            variants["mcts_bc" if args.train_iters == 0 else "mcts_bc_then_selfplay"] = bc_params
         for name, params in variants.items():
             t0 = time.perf_counter()
             m, _ = mcts(env, net, params, args, seed, args.episodes, args.sims, args.train_iters, batch=args.batch)
@@ -157,7 +160,7 @@ def main() -> None:
     results["target"] = target
     results["wall_s"] = time.perf_counter() - t_all
     out_json.write_text(json.dumps(results, indent=1, default=float))
-    plot(summary, min(results["melt_quench"]["energies"]), args.out / "asi_curves.png")
+    plot(summary, min(results["melt_quench"]["energies"]), args.out / f"{args.tag}_curves.png")
     log("done", f"{results['wall_s']:.0f} s")
 
 

@@ -54,9 +54,10 @@ def perov_tables(r: dict) -> None:
     print()
 
 
-def asi_tables(r: dict) -> None:
+def asi_tables(r: dict, tag: str) -> None:
     seeds = list(r["seeds"])
-    print(f"### a-si-64, {len(seeds)} seeds: best SW energy after 100 FIRE steps (eV/atom, mean ± std)\n")
+    print(f"### a-si-64 ({tag}.json), {len(seeds)} seeds: best SW energy after 100 FIRE steps (eV/atom, mean ± std)\n")
+    print(f"`{r['command']}`" + (" (stopped before its last seed)" if r.get("stopped_early") else "") + "\n")
     counts = next(iter(r["summary"].values()))["counts"]
     print("| method | " + " | ".join(str(c) for c in counts) + " | best over seeds | evaluations used |")
     print("|---|" + "---|" * (len(counts) + 2))
@@ -72,33 +73,58 @@ def asi_tables(r: dict) -> None:
         p = r["pretraining"]
         print(f"\nBC teacher: {p['complete']}/{p['episodes']} rebuilt cells complete, E after 100 FIRE steps "
               f"{min(p['teacher_e']):.3f} to {max(p['teacher_e']):.3f} eV/atom, mean snap {p['snap_mean_A']:.2f} Å; "
-              f"BC loss {p['history'][0]} -> {p['history'][-1]}")
+              f"BC ({len(p['history'])} logged points): policy loss {p['history'][0]['policy_loss']:.2f} -> "
+              f"{p['history'][-1]['policy_loss']:.2f}, value loss {p['history'][0]['value_loss']:.2f} -> "
+              f"{p['history'][-1]['value_loss']:.2f}; teacher {p['teacher_wall_s']:.0f} s, BC {p['bc_wall_s']:.0f} s")
     print("\n### target (per seed)\n")
     for s, t in r["target"].items():
         print(f"- seed {s}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
     print()
 
 
-def plot(perov: dict | None, asi: dict | None, path: Path) -> None:
+def complete_asi(r: dict) -> dict:
+    """Summary and target of an a-Si run that was stopped before its last seed (finished seeds only)."""
+    from atomsmith.assembly.curves import evaluations_to_reach, summarise
+
+    seeds = list(r["seeds"])
+    counts = [int(c) for c in r["args"]["counts"].split(",")]
+    to_e = lambda v: -4.0 - 0.25 * v  # noqa: E731
+    r["summary"] = {m: summarise([r["seeds"][s][m]["curve"] for s in seeds], counts) for m in r["seeds"][seeds[0]]}
+    for s in r["summary"].values():
+        s["mean_e"] = [to_e(v) if np.isfinite(v) else None for v in s["mean"]]
+        s["std_e"] = [0.25 * v if np.isfinite(v) else None for v in s["std"]]
+    r["target"] = {}
+    for s in seeds:
+        level = max(b for _, b in r["seeds"][s]["random_placement"]["curve"])
+        r["target"][s] = {"random_best_e": to_e(level), **{f"{m}_evals_to_reach": evaluations_to_reach(
+            r["seeds"][s][m]["curve"], level) for m in r["seeds"][s] if m != "random_placement"}}
+    r["stopped_early"] = True
+    return r
+
+
+def plot(perov: dict | None, asis: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.3))
-    for ax, r, title in ((axes[0], perov, "perov-heat-ref: -((heat_ref - 0.5) / 0.5)^2 (shipped guide)"),
-                         (axes[1], asi, "a-si-64: -(E_SW + 4.0) / 0.25 after 100 FIRE steps")):
-        if r is None:
+    panels = ((axes[0], {"": perov} if perov else {}, "perov-heat-ref: -((heat_ref - 0.5) / 0.5)^2 (shipped guide)"),
+              (axes[1], asis, "a-si-64: -(E_SW + 4.0) / 0.25 after 100 FIRE steps"))
+    for ax, runs, title in panels:
+        if not runs:
             ax.set_visible(False)
             continue
-        n_seeds = len(r["seeds"])
-        for name, s in r["summary"].items():
-            c = np.asarray(s["counts"])
-            mean, std = np.asarray(s["mean"], float), np.asarray(s["std"], float)
-            ok = np.isfinite(mean)
-            ax.errorbar(c[ok], mean[ok], yerr=std[ok], marker="o", capsize=3, label=name)
+        for tag, r in runs.items():
+            n_seeds = len(r["seeds"])
+            for name, s in r["summary"].items():
+                c = np.asarray(s["counts"])
+                mean, std = np.asarray(s["mean"], float), np.asarray(s["std"], float)
+                ok = np.isfinite(mean)
+                ax.errorbar(c[ok], mean[ok], yerr=std[ok], marker="o", capsize=3,
+                            label=f"{name} [{tag}]" if tag else name)
         ax.set_xscale("log", base=2)
-        if r is perov:
+        if ax is axes[0]:
             ax.set_yscale("symlog", linthresh=1e-3)
         ax.set_xlabel("objective evaluations")
         ax.set_ylabel(f"best normalised reward (mean ± std, {n_seeds} seeds)")
@@ -112,20 +138,22 @@ def main() -> None:
     import sys
 
     here = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
-    perov = asi = None
+    perov = None
     if (here / "perov_compare.json").exists():
         perov = json.loads((here / "perov_compare.json").read_text())
         if "summary" in perov:
             perov_tables(perov)
         else:
             perov = None
-    if (here / "asi_compare.json").exists():
-        asi = json.loads((here / "asi_compare.json").read_text())
-        if "summary" in asi:
-            asi_tables(asi)
-        else:
-            asi = None
-    plot(perov, asi, here / "curves.png")
+    asis = {}
+    for path in sorted(here.glob("asi_*.json")):
+        r = json.loads(path.read_text())
+        if "summary" not in r and r.get("seeds"):  # a run stopped early: summarise the seeds it finished
+            r = complete_asi(r)
+        if "summary" in r:
+            asi_tables(r, path.stem)
+            asis[path.stem] = r
+    plot(perov, asis, here / "curves.png")
 
 
 if __name__ == "__main__":
