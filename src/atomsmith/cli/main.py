@@ -32,8 +32,20 @@ def _main() -> None:
       atomsmith sample -n 10 --target heat_ref=0.6 --out guided.extxyz
 
       atomsmith infill --model perov-5 --fixed partial.cif --n-free 1 --out completed.extxyz
+
+    Several machines: set ATOMSMITH_COORDINATOR=host:port, ATOMSMITH_NUM_PROCESSES and ATOMSMITH_PROCESS_ID and
+    start the same command on each; training then runs data parallel over every process's devices.
     """
     # An explicit callback keeps typer from collapsing the app into its single command when only one is registered.
+    import os
+
+    if os.environ.get("ATOMSMITH_COORDINATOR"):  # multi-host: join before any JAX work (atomsmith.parallel)
+        from atomsmith import parallel
+
+        try:
+            parallel.initialize()
+        except parallel.DataParallelError as exc:
+            raise typer.BadParameter(str(exc), param_hint="ATOMSMITH_COORDINATOR") from None
 
 
 def _register() -> None:

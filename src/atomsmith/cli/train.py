@@ -33,6 +33,7 @@ def diffusion(
     seed: int = opts.SEED,
     eval_every: int = typer.Option(500, help="Steps between validation evaluations."),
     checkpoint_every: int = typer.Option(250, help="Steps between training checkpoints."),
+    devices: int = opts.DEVICES,
     train_state: Path = opts.TRAIN_STATE,
     force: bool = opts.FORCE,
     progress: bool = opts.PROGRESS,
@@ -67,7 +68,7 @@ def diffusion(
     elements = sorted({int(z) for c in [*train, *val] for z in c.numbers})
     config = make_config(train, irreps_hidden=irreps, n_layers=layers, cutoff=cutoff, seed=seed, elements=elements)
     tc = TrainConfig(learning_rate=learning_rate, max_steps=steps, warmup_steps=min(200, steps // 10),
-                     eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed)
+                     eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed, data_parallel=devices)
     command = opts.command_line("diffusion")
     meta = {"how_trained": {"command": command, "dataset": f"{dataset}:train" if data is None else dataset,
                             "validation": f"{dataset}:val" if data is None else f"held-out {val_fraction:g}",

@@ -25,6 +25,7 @@ def gram_vae(
     mixture: int = typer.Option(None, help="Components of the latent Gaussian mixture fitted after training "
                                            "(default: 16 for the improved preset, 0 = sample from N(0, I))."),
     seed: int = opts.SEED,
+    devices: int = opts.DEVICES,
     train_state: Path = opts.TRAIN_STATE,
     force: bool = opts.FORCE,
     progress: bool = opts.PROGRESS,
@@ -55,7 +56,8 @@ def gram_vae(
                   f"{len(splits.test)} test environments ({splits.dropped} atoms with < {config.n_neighbors} "
                   f"neighbours within {config.r_cut} Å skipped)")
     tc = TrainConfig(learning_rate=learning_rate, max_steps=steps, warmup_steps=min(200, steps // 10),
-                     eval_every=max(steps // 10, 1), checkpoint_every=max(steps // 10, 1), seed=seed)
+                     eval_every=max(steps // 10, 1), checkpoint_every=max(steps // 10, 1), seed=seed,
+                     data_parallel=devices)
     command = opts.command_line("gram-vae")
     how = {"command": command, "data": data, "n_cells": len(cells), "cells_split": dict(splits.cells),
            "n_train_environments": int(len(splits.train)), "preset": preset, "seed": seed}

@@ -24,6 +24,8 @@ DATA = typer.Option(None, "--data", help="Your own data instead of --dataset: a 
 ON_BAD = typer.Option("fail", "--on-bad", help="What to do with bad rows of --data (unparsable CIF, overlapping "
                                                "atoms, missing or non-numeric target): fail (list them with line "
                                                "numbers and stop) or skip (list them and train on the rest).")
+DEVICES = typer.Option(None, "--devices", min=1, help="Devices each batch is split over (data parallel; default: "
+                                                      "every device JAX sees; 1 = one device).")
 CIF_COLUMN = typer.Option("cif", help="CSV column holding the CIF text (with --data).")
 VAL_FRACTION = typer.Option(0.2, help="Held-out validation fraction when there is no separate validation split "
                                       "(--data, or --val-split equal to --train-split).")

@@ -47,6 +47,7 @@ def predictor(
     eval_every: int = typer.Option(200, help="Steps between validation evaluations."),
     patience: int = typer.Option(None, help="Stop after this many evaluations without improvement."),
     checkpoint_every: int = typer.Option(200, help="Steps between training checkpoints."),
+    devices: int = opts.DEVICES,
     train_state: Path = opts.TRAIN_STATE,
     force: bool = opts.FORCE,
     progress: bool = opts.PROGRESS,
@@ -108,7 +109,7 @@ def predictor(
                   f"({config.irreps}), {time.perf_counter() - t0:.0f} s to load")
     tc = TrainConfig(learning_rate=learning_rate, weight_decay=weight_decay, max_steps=steps,
                      warmup_steps=min(200, max(steps // 20, 1)), ema_decay=ema_decay, eval_every=eval_every,
-                     checkpoint_every=checkpoint_every, patience=patience, seed=seed)
+                     checkpoint_every=checkpoint_every, patience=patience, seed=seed, data_parallel=devices)
     command = opts.command_line("predictor")
     meta = {"how_trained": {"command": command, "dataset": f"{dataset}:{train_split}", "validation": val_desc,
                             "seed": seed}, "target": target, "dataset": dataset, "seed": seed}
