@@ -52,13 +52,13 @@ def load_split_cached(name: str, split: str, cache_dir: str | None = None) -> li
         return [Crystal(data["lattice"][i], data["frac"][offsets[i]:offsets[i + 1]],
                         data["numbers"][offsets[i]:offsets[i + 1]]) for i in range(len(data["n_atoms"]))]
     crystals = load_split(name, split)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, lattice=np.stack([c.lattice for c in crystals]),
-             frac=np.concatenate([c.frac_coords for c in crystals]),
-             numbers=np.concatenate([c.numbers for c in crystals]),
-             n_atoms=np.array([c.n_atoms for c in crystals]))
-    os.replace(tmp, path)
+    from atomsmith.structures.io import atomic_write
+
+    with atomic_write(path, mode="wb", overwrite=True) as handle:  # unique temporary: concurrent writers are safe
+        np.savez(handle, lattice=np.stack([c.lattice for c in crystals]),
+                 frac=np.concatenate([c.frac_coords for c in crystals]),
+                 numbers=np.concatenate([c.numbers for c in crystals]),
+                 n_atoms=np.array([c.n_atoms for c in crystals]))
     return crystals
 
 
