@@ -39,9 +39,8 @@ def _assert_same_fit(full, resumed) -> None:
     _assert_same_tree(full.state.key, resumed.state.key)
     _assert_same_tree(full.best_params, resumed.best_params)
     assert resumed.best_metric == full.best_metric
-    # validation entries are identical; the logged running averages of training metrics are not (see the xfail)
-    val_history = [repr(sorted(h.items())) for h in full.history if "train_loss" not in h]  # repr: nan == nan
-    assert [repr(sorted(h.items())) for h in resumed.history if "train_loss" not in h] == val_history
+    # the whole logged history (validation entries and running averages of the training metrics) is identical
+    assert [repr(sorted(h.items())) for h in resumed.history] == [repr(sorted(h.items())) for h in full.history]
 
 
 def _cells(n: int, seed: int, with_y: bool = False):
@@ -124,10 +123,6 @@ def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path):
     _assert_same_fit(full, resumed)
 
 
-@pytest.mark.xfail(strict=True, reason="training/loop.py: the running averages of the training metrics logged in "
-                                       "the history (train_loss, ...) are not saved in the checkpoint, so after a "
-                                       "resume they restart from the first batch and differ from an uninterrupted "
-                                       "run (parameters and validation history are identical)")
 def test_resumed_training_history_is_identical(tmp_path):
     loss_fn, params, batches, eval_fn = _toy()
     cfg = TrainConfig(learning_rate=0.05, warmup_steps=3, max_steps=40, eval_every=20, checkpoint_every=0)

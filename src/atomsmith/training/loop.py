@@ -209,7 +209,7 @@ def fit(loss_fn: LossFn, params: Any, batches: Callable[[int], Iterable[Any]], c
     bar = _Progress(cfg.max_steps, int(state.step), enabled=progress and writer)
     steps_this_call = 0
     stopped_early = False
-    running: dict[str, float] = {}
+    running: dict[str, float] = loop.setdefault("running", {})  # saved with the loop: a resume logs identically
     try:
         while int(state.step) < cfg.max_steps and not stopped_early:
             for k, batch in enumerate(batches(loop["epoch"])):
