@@ -97,9 +97,10 @@ def test_mirror_images_are_recovered_as_mirror_images(any_frame_model):
         assert ops.aligned_rmsd(rm, r, allow_reflection=False) > 1e-2  # chiral: not a rotation of each other
 
 
-def test_checkpoint_round_trip(model, tmp_path):
+def test_checkpoint_round_trip(any_frame_model, tmp_path):
     from atomsmith.generators.gram_vae.latent_prior import fit_mixture
 
+    model = any_frame_model
     z = np.random.default_rng(9).normal(size=(40, model.latent_dim))
     with_mix = model.replace(latent_mixture=fit_mixture(z, 2, seed=0), metadata={"note": "test"})
     path = with_mix.save(tmp_path / "eq.ckpt")

@@ -1,7 +1,7 @@
 """Equivariant VAE vs Gram VAE on the same held-out a-Si environments.
 
-    nice -n 10 python experiments/equivariant_vae/train.py --steps 4500 --ship   # the model (~20 CPU-min)
-    nice -n 10 python experiments/equivariant_vae/run.py                         # this comparison (~10 min)
+    nice -n 10 python experiments/equivariant_vae/train.py --steps 4500 --frame moments --ship   # the model
+    nice -n 10 python experiments/equivariant_vae/run.py --n-infill 40 --model eq-vae           # ~15 min
 
 Data and split are the Gram-VAE experiment's (experiments/gram_vae/run.py): 20 SW melt-quench cells of 512 atoms,
 split by cell 16 / 2 / 2 with seed 0, environments = 8 nearest neighbours within 4 Å, the same 1000 evaluated

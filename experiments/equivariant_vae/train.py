@@ -42,8 +42,9 @@ def main() -> None:
     parser.add_argument("--hand-weight", type=float, default=0.0, help="handedness term (ablation: 1.0 with "
                         "--frame-weight 0.3)")
     parser.add_argument("--shape-weight", type=float, default=1.0)
-    parser.add_argument("--frame", default="learned", choices=("learned", "moments"),
-                        help="frame construction (EqVAEConfig.frame); 'moments' is fixed and non-learned")
+    parser.add_argument("--frame", default="moments", choices=("learned", "moments"),
+                        help="frame construction (EqVAEConfig.frame): 'moments' (fixed, non-learned; the shipped "
+                        "model) or 'learned' (the previous model)")
     parser.add_argument("--out", type=Path, default=HERE / "runs")
     parser.add_argument("--ship", action="store_true")
     args = parser.parse_args()

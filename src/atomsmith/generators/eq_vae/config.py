@@ -30,7 +30,8 @@ class EqVAEConfig:
         the decoder's shapes even where the encoder's frame is still poor (a frame from pooled vectors is
         necessarily unstable for some environments).
       frame_weight: weight of the matched coordinate error in the encoder's frame (Å^2): trains the frame and its
-        handedness, and makes reconstructions in the input's own frame possible.
+        handedness (a learned frame) and the decoder's canonical pose, and makes reconstructions in the input's own
+        frame possible.
       hand_weight: weight of the handedness term: matched coordinate error after the best rotation *of the
         handedness of the encoder's frame* (``det = det R``), Å^2. Independent of how well the frame's rotation is
         learned, it teaches the decoder the handedness that goes with the frame. When > 0, the frame's sign also
