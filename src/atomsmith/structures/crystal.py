@@ -33,13 +33,28 @@ def _frozen(array: Any, dtype: Any) -> np.ndarray:
     return out
 
 
+def _numeric(value: Any, name: str, error: type[errors.StructureError]) -> np.ndarray:
+    """``value`` as a real numeric array (bool, int or float); ``error`` for strings, ragged nesting, objects and
+    integers beyond int64 (the first two used to escape as numpy's ValueError / TypeError)."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise error(f"{name} is not a regular numeric array: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise error(f"{name} must be numeric, got an array of dtype {array.dtype}: {value!r:.200}")
+    return array
+
+
 def _freeze_mapping(mapping: Mapping[str, Any] | None, n_atoms: int | None) -> Mapping[str, Any]:
     frozen: dict[str, Any] = {}
     for key, value in (mapping or {}).items():
         if isinstance(value, (str, bytes)):
             frozen[key] = value
             continue
-        array = np.array(value, copy=True)
+        try:
+            array = np.array(value, copy=True)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise errors.ShapeError(f"property {key!r} is not a regular array: {exc}") from None
         if array.dtype == object:
             raise errors.ShapeError(f"property {key!r} is not numeric or string: {value!r}")
         if n_atoms is not None and (array.ndim == 0 or array.shape[0] != n_atoms):
@@ -69,9 +84,9 @@ class Crystal:
     site_properties: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        lattice = np.asarray(self.lattice)
-        frac = np.asarray(self.frac_coords)
-        numbers = np.asarray(self.numbers)
+        lattice = _numeric(self.lattice, "lattice", errors.ShapeError)
+        frac = _numeric(self.frac_coords, "frac_coords", errors.ShapeError)
+        numbers = _numeric(self.numbers, "numbers", errors.UnknownElementError)
         if lattice.shape != (3, 3):
             raise errors.ShapeError(f"lattice must have shape (3, 3), got {lattice.shape}")
         if frac.ndim != 2 or frac.shape[1] != 3:
@@ -82,6 +97,11 @@ class Crystal:
         if not np.issubdtype(numbers.dtype, np.integer):
             if numbers.size and not np.all(np.equal(np.mod(numbers, 1), 0)):
                 raise errors.UnknownElementError(f"atomic numbers must be integers, got {numbers}")
+            bad = np.flatnonzero((numbers < 1) | (numbers > MAX_Z))
+            if bad.size:  # checked here too: a huge float would overflow the int64 conversion below
+                raise errors.UnknownElementError(
+                    f"unknown element(s) with atomic number {sorted(set(numbers[bad].tolist()))} at atom(s) "
+                    f"{bad.tolist()[:10]}; atomic numbers must be 1..{MAX_Z}")
         object.__setattr__(self, "lattice", _frozen(lattice, np.float64))
         object.__setattr__(self, "frac_coords", _frozen(frac, np.float64))
         object.__setattr__(self, "numbers", _frozen(numbers, np.int64))
