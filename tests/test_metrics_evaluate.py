@@ -114,11 +114,11 @@ def test_cli_writes_json_and_refuses_to_overwrite(tmp_path, monkeypatch):
     assert list((tmp_path / "cache" / "metrics").glob("fingerprints-*.npz"))
     before = out.read_text()
     result = runner.invoke(_app(), args)
-    assert result.exit_code == 1 and "--force" in result.output and out.read_text() == before
+    assert result.exit_code == 2 and "--force" in result.output and out.read_text() == before
     result = runner.invoke(_app(), args + ["--force", "--seed", "3"])
     assert result.exit_code == 0 and json.loads(out.read_text())["seed"] == 3
     result = runner.invoke(_app(), ["evaluate", str(samples), "--reference", str(reference), "--workers", "1"])
-    assert result.exit_code == 1 and "cutoffs unknown" in result.output
+    assert result.exit_code == 2 and "cutoffs unknown" in result.output
 
 
 def _load_perov(split, limit):

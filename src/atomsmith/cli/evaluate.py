@@ -115,8 +115,7 @@ def evaluate_command(
     if task not in TASKS:
         raise typer.BadParameter(f"--task must be one of {TASKS}, got {task!r}")
     if out is not None and out.exists() and not force:
-        console.print(f"[red]{out} exists; pass --force to overwrite it[/red]")
-        raise typer.Exit(1)
+        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
     if (struct_cutoff is None) != (comp_cutoff is None):
         raise typer.BadParameter("give both --struct-cutoff and --comp-cutoff, or neither")
     cutoffs = (struct_cutoff, comp_cutoff) if struct_cutoff is not None else None
@@ -125,9 +124,9 @@ def evaluate_command(
         result = evaluate(samples, reference, task=task, dataset=dataset, cutoffs=cutoffs, train=train_set,
                           pairing=pairing, n_subsample=subsample, seed=seed, n_workers=workers,
                           comp_scaler=comp_scaler, uniqueness=uniqueness, cache=cache, progress=not quiet)
-    except _user_errors() as exc:
-        console.print(f"[red]error: {exc}[/red]")
-        raise typer.Exit(1) from exc
+    except _user_errors() as exc:  # bad input: one line on stderr, exit code 2 (see `atomsmith --help`)
+        typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from exc
     result = json_safe({"samples": str(samples), "reference": reference, **result})
     Console().print(metrics_table(result, title=f"{samples.name} vs {reference} ({task})"))
     console.print(f"total time {result['timing_s']['total']:.1f} s")
@@ -139,7 +138,7 @@ def evaluate_command(
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors caused by the inputs (reported in one line, exit code 1) rather than bugs (full traceback)."""
+    """Errors caused by the inputs (reported in one line, exit code 2) rather than bugs (full traceback)."""
     from atomsmith.structures.errors import StructureError
 
     types: list[type[BaseException]] = [StructureError, ValueError, KeyError, RuntimeError, OSError]
