@@ -302,3 +302,11 @@ def test_extxyz_refuses_fields_it_cannot_give_back(tmp_path, properties, site_pr
     with pytest.raises(errors.ShapeError, match=match):
         io.write(tmp_path / "bad.extxyz", crystal)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("name", ["d.cif", "d.extxyz", "POSCAR"])
+def test_directory_is_a_malformed_file(tmp_path, name):
+    """A directory under a structure-file name raised IsADirectoryError for CIF (typed only for the others)."""
+    (tmp_path / name).mkdir()
+    with pytest.raises(errors.MalformedFileError, match="is a directory"):
+        io.read(tmp_path / name)

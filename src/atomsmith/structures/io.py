@@ -302,6 +302,8 @@ def read(path: str | os.PathLike, format: str | None = None,
         raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
+    if path.is_dir():
+        raise errors.MalformedFileError(f"{path} is a directory, not a structure file")
     source = str(path)
     if fmt == "cif":
         text = read_text(path)
