@@ -114,28 +114,6 @@ def run_seed(args, seed: int, env, judges, model) -> dict:
     return res
 
 
-def plot(summary: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for name, s in summary.items():
-        c = np.asarray(s["counts"])
-        mean, std = np.asarray(s["mean"], float), np.asarray(s["std"], float)
-        ok = np.isfinite(mean)
-        ax.errorbar(c[ok], mean[ok], yerr=std[ok], marker="o", capsize=3, label=name)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("symlog", linthresh=1e-3)
-    ax.set_xlabel("objective evaluations")
-    ax.set_ylabel("best normalised reward (mean ± std over seeds)")
-    ax.set_title("perov-heat-ref: -((heat_ref - 0.5) / 0.5)^2, shipped predictor")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1,2")
@@ -191,7 +169,9 @@ def main() -> None:
     results["target"] = target
     results["wall_s"] = time.perf_counter() - t_all
     (args.out / "perov_compare.json").write_text(json.dumps(results, indent=1, default=float))
-    plot(summary, args.out / "perov_curves.png")
+    from report import plot
+
+    plot(results, {}, args.out / "perov_curves.png")  # the perov panel of report.py's curves.png
     log("done", f"{results['wall_s']:.0f} s")
 
 

@@ -103,33 +103,55 @@ def complete_asi(r: dict) -> dict:
 
 
 def plot(perov: dict | None, asis: dict, path: Path) -> None:
+    """Left: perov objective ((heat_ref - 0.5) / 0.5)^2 (= -R, log scale, lower is better): mean over seeds (line)
+    and each seed (dots). Right: a-Si SW energy after 100 FIRE steps (eV/atom), mean ± std over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.3))
-    panels = ((axes[0], {"": perov} if perov else {}, "perov-heat-ref: -((heat_ref - 0.5) / 0.5)^2 (shipped guide)"),
-              (axes[1], asis, "a-si-64: -(E_SW + 4.0) / 0.25 after 100 FIRE steps"))
-    for ax, runs, title in panels:
-        if not runs:
-            ax.set_visible(False)
-            continue
-        for tag, r in runs.items():
-            n_seeds = len(r["seeds"])
-            for name, s in r["summary"].items():
-                c = np.asarray(s["counts"])
-                mean, std = np.asarray(s["mean"], float), np.asarray(s["std"], float)
-                ok = np.isfinite(mean)
-                ax.errorbar(c[ok], mean[ok], yerr=std[ok], marker="o", capsize=3,
-                            label=f"{name} [{tag}]" if tag else name)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    if perov:
+        for i, (name, s) in enumerate(perov["summary"].items()):
+            color = f"C{i}"
+            c = np.asarray(s["counts"], float)
+            per = -np.asarray(s["per_seed"], float)  # objective, lower is better
+            mean = -np.asarray(s["mean"], float)
+            ok = np.isfinite(mean)
+            ax.plot(c[ok], np.maximum(mean[ok], 1e-7), "-o", color=color, label=name)
+            for row in per:
+                good = np.isfinite(row)
+                ax.plot(c[good] * (1 + 0.04 * (i - 2)), np.maximum(row[good], 1e-7), ".", color=color, alpha=0.4)
         ax.set_xscale("log", base=2)
-        if ax is axes[0]:
-            ax.set_yscale("symlog", linthresh=1e-3)
+        ax.set_yscale("log")
         ax.set_xlabel("objective evaluations")
-        ax.set_ylabel(f"best normalised reward (mean ± std, {n_seeds} seeds)")
-        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("best ((heat_ref - 0.5 eV) / 0.5 eV)^2 so far (lower is better)")
+        ax.set_title(f"perov-heat-ref, shipped guide: mean (line) and {len(perov['seeds'])} seeds (dots)", fontsize=9)
         ax.legend(fontsize=7)
+    else:
+        ax.set_visible(False)
+    ax = axes[1]
+    if asis:
+        k = 0
+        for tag, r in asis.items():
+            for name, s in r["summary"].items():
+                c = np.asarray(s["counts"], float)
+                mean = np.asarray([np.nan if v is None else v for v in s["mean_e"]], float)
+                std = np.asarray([np.nan if v is None else v for v in s["std_e"]], float)
+                ok = np.isfinite(mean)
+                ax.errorbar(c[ok] * (1 + 0.03 * (k - 2)), mean[ok], yerr=std[ok], marker="o", capsize=3,
+                            label=f"{name} [{tag}, {len(r['seeds'])} seeds]")
+                k += 1
+        mq = min(min(r["melt_quench"]["energies"]) for r in asis.values())
+        ax.axhline(mq, color="k", ls=":", label="melt-quench best (fully relaxed)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("objective evaluations")
+        ax.set_ylabel("best SW energy after 100 FIRE steps (eV/atom)")
+        ax.set_title("a-si-64: mean ± std over seeds", fontsize=9)
+        ax.legend(fontsize=6)
+    else:
+        ax.set_visible(False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
