@@ -17,7 +17,8 @@ shipped ``perov-5-heat-ref`` predictor (``PropertyTarget``); normalised reward `
 
 Every method keeps its ``--top-k`` best distinct structures (by the shipped predictor); those are re-scored by the
 independent judge ``experiments/guided/judge_heat_ref.ckpt`` (other split, seed and architecture; test MAE 0.099 eV)
-and by the older ``indep_predictor`` (same split). Writes ``perov_compare.json`` and ``perov_curves.png``.
+and by the older ``indep_predictor`` (same split). Writes ``TAG.json`` and ``TAG_curves.png`` (``--tag``, default
+``perov_compare``); ``--methods`` picks a subset of random, mcts, diffusion.
 """
 
 from __future__ import annotations
@@ -70,9 +71,19 @@ def judge_top(crystals, returns, judges: dict, target: float) -> dict:
 
 
 def run_seed(args, seed: int, env, judges, model) -> dict:
-    task = env.task
+    """Every method in ``args.methods`` for one seed: ``{method: {curve, judged_top, ...}}``."""
     res: dict = {}
-    # random assembly
+    if "random" in args.methods:
+        run_random(args, seed, env, judges, res)
+    if "mcts" in args.methods:
+        run_mcts(args, seed, env, judges, res)
+    if "diffusion" in args.methods:
+        run_diffusion(args, seed, env, judges, model, res)
+    return res
+
+
+def run_random(args, seed: int, env, judges, res: dict) -> None:
+    task = env.task
     t0 = time.perf_counter()
     ra, states = random_assembly(env, args.n_random, seed, 16)
     flat = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *states)
@@ -81,7 +92,10 @@ def run_seed(args, seed: int, env, judges, model) -> dict:
     res["random"] = {"curve": curve_from_returns(ra), "wall_s": time.perf_counter() - t0,
                      "judged_top": judge_top(crystals, [r for r, _ in top], judges, task.target)}
     log(f"seed {seed} random best {max(ra):.4f} ({time.perf_counter() - t0:.0f} s)")
-    # MCTS
+
+
+def run_mcts(args, seed: int, env, judges, res: dict) -> None:
+    task = env.task
     net = NetworkConfig()
     params = init_network(task, net, jax.random.PRNGKey(seed), env.reset())
     t0 = time.perf_counter()
@@ -95,7 +109,11 @@ def run_seed(args, seed: int, env, judges, model) -> dict:
                    "judged_top": judge_top(crystals, [r for r, _ in top], judges, task.target)}
     log(f"seed {seed} mcts best {m['best_return']:.4f} after {m['evaluations']} evals "
         f"({time.perf_counter() - t0:.0f} s)")
-    # guided diffusion on the same composition and cell
+
+
+def run_diffusion(args, seed: int, env, judges, model, res: dict) -> None:
+    """Guided diffusion on the same composition and cell, one run per guidance scale."""
+    task = env.task
     composition = [int(z) for z, c in zip(task.species, task.counts) for _ in range(c)]
     for w in args.scales:
         t0 = time.perf_counter()
@@ -111,7 +129,6 @@ def run_seed(args, seed: int, env, judges, model) -> dict:
             "judged_top": judge_top([c for _, c in top], [r for r, _ in top], judges, task.target)}
         log(f"seed {seed} diffusion w={w:g} best {max(ret):.4f} (ignoring 1.7 Å: {max(raw):.4f}), "
             f"{time.perf_counter() - t0:.0f} s")
-    return res
 
 
 def main() -> None:
@@ -128,8 +145,11 @@ def main() -> None:
     p.add_argument("--top-k", type=int, default=8)
     p.add_argument("--counts", default="16,32,64,128,256")
     p.add_argument("--out", type=Path, default=HERE)
+    p.add_argument("--methods", default="random,mcts,diffusion", help="which methods to run (comma-separated)")
+    p.add_argument("--tag", default="perov_compare", help="output names: TAG.json, TAG_curves.png")
     args = p.parse_args()
     args.scales = [float(w) for w in args.scales.split(",")]
+    args.methods = args.methods.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     counts = [int(c) for c in args.counts.split(",")]
 
@@ -153,13 +173,13 @@ def main() -> None:
     t_all = time.perf_counter()
     for seed in seeds:
         results["seeds"][str(seed)] = run_seed(args, seed, env, judges, model)
-        (args.out / "perov_compare.json").write_text(json.dumps(results, indent=1, default=float))
+        (args.out / f"{args.tag}.json").write_text(json.dumps(results, indent=1, default=float))
     methods = list(results["seeds"][str(seeds[0])])
     summary = {m: summarise([results["seeds"][str(s)][m]["curve"] for s in seeds], counts) for m in methods}
     results["summary"] = summary
     # target: MCTS reaches the random-search best (at the random budget) with at most half the evaluations
     target = {}
-    for s in seeds:
+    for s in seeds if "random" in methods else []:
         r = results["seeds"][str(s)]
         budget = min(args.n_random, 128)
         level = max(b for e, b in r["random"]["curve"] if e <= budget)
@@ -168,10 +188,10 @@ def main() -> None:
                              for m in methods if m != "random"}}
     results["target"] = target
     results["wall_s"] = time.perf_counter() - t_all
-    (args.out / "perov_compare.json").write_text(json.dumps(results, indent=1, default=float))
+    (args.out / f"{args.tag}.json").write_text(json.dumps(results, indent=1, default=float))
     from report import plot
 
-    plot(results, {}, args.out / "perov_curves.png")  # the perov panel of report.py's curves.png
+    plot({args.tag: results}, {}, args.out / f"{args.tag}_curves.png")  # the perov panel of report.py's curves.png
     log("done", f"{results['wall_s']:.0f} s")
 
 

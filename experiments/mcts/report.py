@@ -20,13 +20,20 @@ def fmt(mean, std, n, total, digits=4, column=None) -> str:
         if column is not None and any(v == -math.inf for v in column):
             return "none finished yet"
         return "budget not run"
-    s = f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if digits >= 4 and abs(mean) < 1e-3:
+        s = f"{mean:.1e} ± {std:.1e}"
+    else:
+        s = f"{mean:.{digits}f} ± {std:.{digits}f}"
     return s if n == total else f"{s} (n={n})"
 
 
-def perov_tables(r: dict) -> None:
+def perov_tables(r: dict, tag: str, reference: dict | None = None) -> None:
+    """Tables of one perov run; ``reference`` (the main run) supplies the random-assembly best when ``r`` has no
+    random baseline of its own (same seeds)."""
     seeds = list(r["seeds"])
-    print(f"### perov-heat-ref, {len(seeds)} seeds: best normalised reward (mean ± std) at fixed evaluation counts\n")
+    print(f"### perov-heat-ref ({tag}.json), {len(seeds)} seeds: best normalised reward (mean ± std) at fixed "
+          "evaluation counts\n")
+    print(f"`{r['command']}`\n")
     counts = next(iter(r["summary"].values()))["counts"]
     print("| method | " + " | ".join(str(c) for c in counts) + " | evaluations used |")
     print("|---|" + "---|" * (len(counts) + 1))
@@ -48,6 +55,21 @@ def perov_tables(r: dict) -> None:
             return f"{v.mean():.3f} ± {v.std():.3f}" if v.size else "—"
         print(f"| {name} | {ms('shipped_best')} | {ms('judge_best')} | {ms('judge_abs_err_mean')} | "
               f"{ms('shipped_abs_err_mean')} | {ms('old_indep_best')} |")
+    if not r["target"] and reference is not None:
+        from atomsmith.assembly.curves import evaluations_to_reach
+
+        print("\n### target (per seed): evaluations to reach the random-assembly best at 128 evaluations of "
+              "perov_compare.json (same seed)\n")
+        for s in seeds:
+            if s not in reference["target"]:
+                continue
+            level = reference["target"][s]["random_best"]
+            reach = {m: evaluations_to_reach(r["seeds"][s][m]["curve"], level) for m in r["seeds"][s]}
+            print(f"- seed {s}: random_best={level}, " + ", ".join(f"{m}_evals_to_reach={v}" for m, v in reach.items()))
+        print()
+        return
+    if not r["target"]:
+        return
     print("\n### target (per seed): evaluations each method needs to reach the random-assembly best at its budget\n")
     for s, t in r["target"].items():
         print(f"- seed {s}: " + ", ".join(f"{k}={v}" for k, v in t.items()))
@@ -102,7 +124,7 @@ def complete_asi(r: dict) -> dict:
     return r
 
 
-def plot(perov: dict | None, asis: dict, path: Path) -> None:
+def plot(perovs: dict, asis: dict, path: Path) -> None:
     """Left: perov objective ((heat_ref - 0.5) / 0.5)^2 (= -R, log scale, lower is better): mean over seeds (line)
     and each seed (dots). Right: a-Si SW energy after 100 FIRE steps (eV/atom), mean ± std over seeds."""
     import matplotlib
@@ -112,8 +134,10 @@ def plot(perov: dict | None, asis: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     ax = axes[0]
-    if perov:
-        for i, (name, s) in enumerate(perov["summary"].items()):
+    if perovs:
+        lines = [(name if tag == "perov_compare" else f"{name} [{tag}]", s)
+                 for tag, r in perovs.items() for name, s in r["summary"].items()]
+        for i, (name, s) in enumerate(lines):
             color = f"C{i}"
             c = np.asarray(s["counts"], float)
             per = -np.asarray(s["per_seed"], float)  # objective, lower is better
@@ -127,7 +151,8 @@ def plot(perov: dict | None, asis: dict, path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("objective evaluations")
         ax.set_ylabel("best ((heat_ref - 0.5 eV) / 0.5 eV)^2 so far (lower is better)")
-        ax.set_title(f"perov-heat-ref, shipped guide: mean (line) and {len(perov['seeds'])} seeds (dots)", fontsize=9)
+        n_seeds = max(len(r["seeds"]) for r in perovs.values())
+        ax.set_title(f"perov-heat-ref, shipped guide: mean (line) and {n_seeds} seeds (dots)", fontsize=9)
         ax.legend(fontsize=7)
     else:
         ax.set_visible(False)
@@ -160,13 +185,12 @@ def main() -> None:
     import sys
 
     here = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
-    perov = None
-    if (here / "perov_compare.json").exists():
-        perov = json.loads((here / "perov_compare.json").read_text())
-        if "summary" in perov:
-            perov_tables(perov)
-        else:
-            perov = None
+    perovs = {}
+    for path in sorted(here.glob("perov_*.json"), key=lambda q: (q.stem != "perov_compare", q.stem)):
+        r = json.loads(path.read_text())
+        if "summary" in r:
+            perov_tables(r, path.stem, perovs.get("perov_compare"))
+            perovs[path.stem] = r
     asis = {}
     for path in sorted(here.glob("asi_*.json")):
         r = json.loads(path.read_text())
@@ -175,7 +199,7 @@ def main() -> None:
         if "summary" in r:
             asi_tables(r, path.stem)
             asis[path.stem] = r
-    plot(perov, asis, here / "curves.png")
+    plot(perovs, asis, here / "curves.png")
 
 
 if __name__ == "__main__":
