@@ -235,12 +235,10 @@ def test_train_bad_data(tmp_path, family, name):
     assert not out.with_suffix(".train.ckpt").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="cli/train.py + generators/diffusion/training.py: with too few structures "
-                                       "the held-out validation split is empty and train_diffusion raises "
-                                       "'ValueError: max() arg is an empty sequence' (traceback)")
 def test_train_diffusion_on_too_little_data(tmp_path):
     data = tmp_path / "one_row.csv"
     data.write_bytes(_csv([["material_id", "cif"], ["a", GOOD_CIF]]))
     out = tmp_path / "model.ckpt"
     result = _invoke("train", "diffusion", "--data", data, "--steps", 1, "--no-progress", "--out", out)
     assert_clean_failure(result, "one_row.csv", out)
+    assert "too few" in " ".join(result.output.replace("│", " ").split())

@@ -59,10 +59,6 @@ def predict(
     console = Console()
     if out is not None and out.exists() and not force:
         raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
-    try:
-        predictor, _ = resolve_model(model, kinds=(CHECKPOINT_KIND,))
-    except (UnknownModelError, WrongModelKindError, CheckpointError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--model") from None
     crystals, names = [], []
     for path in structures:
         try:
@@ -71,6 +67,10 @@ def predict(
             raise typer.BadParameter(str(exc), param_hint="STRUCTURES") from None
         crystals.extend(found)
         names.extend(str(path) if len(found) == 1 else f"{path}[{k}]" for k in range(len(found)))
+    try:
+        predictor, _ = resolve_model(model, kinds=(CHECKPOINT_KIND,))
+    except (UnknownModelError, WrongModelKindError, CheckpointError, FileNotFoundError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--model") from None
     values = predictor.predict(crystals, batch_size=batch_size)
     readout = predictor.config.readout
     records = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist()}

@@ -57,9 +57,8 @@ def diffusion(
     state_path = opts.train_state_path(out, train_state)
     t0 = time.perf_counter()
     if data is not None:
-        from atomsmith.datasets import random_split
-
-        train, val = random_split(opts.load_own_data(data, [], on_bad, cif_column, console), val_fraction, seed=seed)
+        own = opts.load_own_data(data, [], on_bad, cif_column, console)
+        train, val = opts.split_own_data(own, val_fraction, seed, data)
         dataset = str(data)
     else:
         train = load_split_cached(dataset, "train")

@@ -58,6 +58,19 @@ def load_own_data(path: Path, targets: list[str], on_bad: str, cif_column: str, 
     return list(data.crystals)
 
 
+def split_own_data(crystals: list, val_fraction: float, seed: int, data: Path) -> tuple[list, list]:
+    """``(train, validation)`` of ``--data`` (a deterministic random hold-out); a usage error when either is empty."""
+    from atomsmith.datasets import random_split
+
+    if not 0.0 < val_fraction < 1.0:
+        raise typer.BadParameter(f"must be between 0 and 1, got {val_fraction}", param_hint="--val-fraction")
+    train, val = random_split(crystals, val_fraction, seed=seed)
+    if not train or not val:
+        raise typer.BadParameter(f"{data}: {len(crystals)} usable structure(s) are too few to hold out a validation "
+                                 f"set with --val-fraction {val_fraction:g}", param_hint="--data")
+    return train, val
+
+
 def train_state_path(out: Path, train_state: Path | None) -> Path:
     """Where the resumable training state lives: ``--train-state`` or ``OUT.train.ckpt``."""
     return train_state or out.with_suffix(".train.ckpt")

@@ -89,8 +89,8 @@ def predictor(
     t0 = time.perf_counter()
     if data is not None:
         dataset, train_split = str(data), "all"
-        train = opts.load_own_data(data, [target], on_bad, cif_column, console)
-        train, val = datasets.random_split(train, val_fraction, seed=seed)
+        own = opts.load_own_data(data, [target], on_bad, cif_column, console)
+        train, val = opts.split_own_data(own, val_fraction, seed, data)
         val_desc = f"{data} (held-out {val_fraction:g}, seed {seed})"
     elif val_split == train_split:
         train = datasets.load(dataset, train_split, data_dir=data_dir)

@@ -5,8 +5,8 @@
     >>> len(data.crystals), [p.where for p in data.problems]     # skipped rows, with their line numbers
 
 A CSV needs a column of CIF text (``cif`` by default) and one numeric column per target; ``material_id`` is kept
-if present. A folder is read file by file (extxyz, xyz, CIF, POSCAR/VASP); extxyz frames carry their targets in
-the comment line (``band_gap=1.2``). Every entry is validated: it must parse, have no overlapping atoms (closer than
+if present. A folder is read file by file (extxyz, xyz, CIF, POSCAR/VASP; a single extxyz file of many frames works too);
+extxyz frames carry their targets in the comment line (``band_gap=1.2``). Every entry is validated: it must parse, have no overlapping atoms (closer than
 :data:`~atomsmith.structures.crystal.DEFAULT_MIN_DISTANCE` Å over periodic images) and a finite value of every
 target. With ``on_bad="fail"`` the first problems are raised together (one :class:`BadDataError` naming each line);
 with ``on_bad="skip"`` the bad entries are left out and listed in :attr:`UserData.problems`.
@@ -84,7 +84,10 @@ def load_user_data(path: str | os.PathLike, targets: Sequence[str] = (), *, cif_
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     if path.is_dir():
-        crystals, problems = _read_folder(path, targets, min_distance)
+        crystals, problems = _read_files(path, sorted(p for p in path.iterdir() if _is_structure_file(p)), targets,
+                                         min_distance)
+    elif _is_structure_file(path):  # one extxyz (or CIF) file holding many structures
+        crystals, problems = _read_files(path, [path], targets, min_distance)
     else:
         crystals, problems = _read_table(path, targets, cif_column, min_distance)
     if problems and on_bad == "fail":
@@ -143,14 +146,18 @@ def _bad_targets(crystal: Crystal, targets: tuple[str, ...]) -> str | None:
     return None
 
 
-def _read_folder(folder: Path, targets: tuple[str, ...],
-                 min_distance: float | None) -> tuple[list[Crystal], list[Problem]]:
+def _is_structure_file(path: Path) -> bool:
+    name = path.name.lower().removesuffix(".gz")
+    return path.is_file() and (Path(name).suffix in STRUCTURE_SUFFIXES or name.upper().startswith(("POSCAR",
+                                                                                                 "CONTCAR")))
+
+
+def _read_files(source: Path, files: list[Path], targets: tuple[str, ...],
+                min_distance: float | None) -> tuple[list[Crystal], list[Problem]]:
     from atomsmith.structures.io import read
 
-    files = sorted(p for p in folder.iterdir() if p.is_file() and (
-        p.suffix.lower() in STRUCTURE_SUFFIXES or p.name.upper().startswith(("POSCAR", "CONTCAR"))))
     if not files:
-        raise BadDataError(f"{folder}: no structure files ({', '.join(STRUCTURE_SUFFIXES)}, POSCAR)")
+        raise BadDataError(f"{source}: no structure files ({', '.join(STRUCTURE_SUFFIXES)}, POSCAR)")
     crystals, problems = [], []
     for file in files:
         try:
