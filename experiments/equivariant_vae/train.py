@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--hand-weight", type=float, default=0.0, help="handedness term (ablation: 1.0 with "
                         "--frame-weight 0.3)")
     parser.add_argument("--shape-weight", type=float, default=1.0)
+    parser.add_argument("--weight-decay", type=float, default=1e-6, help="AdamW decoupled weight decay")
     parser.add_argument("--frame", default="moments", choices=("learned", "moments"),
                         help="frame construction (EqVAEConfig.frame): 'moments' (fixed, non-learned; the shipped "
                         "model) or 'learned' (the previous model)")
@@ -57,7 +58,7 @@ def main() -> None:
     config = type(config)(**{**config.to_dict(), "latent_dim": args.latent_dim, "kl_weight": args.kl_weight,
                              "frame_weight": args.frame_weight, "hand_weight": args.hand_weight,
                              "shape_weight": args.shape_weight, "frame": args.frame})
-    tc = TrainConfig(learning_rate=args.lr, max_steps=args.steps, warmup_steps=200,
+    tc = TrainConfig(learning_rate=args.lr, max_steps=args.steps, warmup_steps=200, weight_decay=args.weight_decay,
                      eval_every=max(args.steps // 10, 1), checkpoint_every=max(args.steps // 20, 1))
     command = "python experiments/equivariant_vae/train.py " + shlex.join(sys.argv[1:])
     model, summary = train_eq_vae(train, val, config, tc, batch_size=args.batch_size,
@@ -67,7 +68,8 @@ def main() -> None:
     model = model.with_latent_mixture(train.vectors, n_components=16, seed=0)
     how = {"command": command, "data": {"source": args.data, "split_cells": dict(splits.cells),
                                         "n_train": len(train), "n_val": len(val), "n_neighbors": 8, "r_cut": 4.0},
-           "train": {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr},
+           "train": {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
+                     "weight_decay": args.weight_decay},
            "seconds": summary["seconds"], "validation": summary["val"], "latent_mixture_components": 16,
            "results": "experiments/equivariant_vae/results.json"}
     model.save(args.out / "eq_vae.ckpt", {"how_trained": how})
