@@ -13,13 +13,12 @@ import jax
 import numpy as np
 import pytest
 
-import jax.numpy as jnp
-
 from atomsmith.nn.encoder import EncoderConfig
 from atomsmith.nn.readouts import ReadoutConfig
 from atomsmith.predictors import PredictorConfig, PredictorData, load_predictor, train_predictor
 from atomsmith.training import checkpoint as ckpt
 from atomsmith.training.loop import TrainConfig, fit
+from tests.helpers.toy_problem import linear_problem
 from tests.helpers.symmetry import random_crystal
 
 
@@ -77,26 +76,7 @@ def test_predictor_resume_equals_uninterrupted(tmp_path):
     _assert_same_tree(a.params, b.params)
 
 
-def _toy():
-    """The linear model of test_training.py: 4 batches per epoch, deterministic in the epoch."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 3)).astype(np.float32)
-    y = x @ np.array([1.0, -2.0, 0.5], np.float32) + 0.3
-
-    def batches(epoch):
-        order = np.random.default_rng(epoch).permutation(64)
-        for k in range(0, 64, 16):
-            yield x[order[k:k + 16]], y[order[k:k + 16]]
-
-    def loss_fn(params, batch, key):
-        xb, yb = batch
-        loss = jnp.mean((xb @ params["w"] + params["b"] - yb + 1e-3 * jax.random.normal(key, yb.shape)) ** 2)
-        return loss, {"mse": loss}
-
-    def eval_fn(params):
-        return {"loss": jnp.mean((x @ params["w"] + params["b"] - y) ** 2)}
-
-    return loss_fn, {"w": jnp.zeros(3), "b": jnp.zeros(())}, batches, eval_fn
+_toy = linear_problem  # the linear model of test_training.py
 
 
 def test_resume_after_ctrl_c_equals_uninterrupted(tmp_path):

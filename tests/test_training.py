@@ -1,37 +1,15 @@
 """The shared training loop and checkpoint format: resume equals uninterrupted, corruption is detected."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from atomsmith.training import checkpoint as ckpt
 from atomsmith.training.loop import TrainConfig, fit
+from tests.helpers.toy_problem import linear_problem
 
 
-def _problem():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 3)).astype(np.float32)
-    y = x @ np.array([1.0, -2.0, 0.5], np.float32) + 0.3
-
-    def batches(epoch):
-        order = np.random.default_rng(epoch).permutation(64)
-        for k in range(0, 64, 16):
-            idx = order[k:k + 16]
-            yield x[idx], y[idx]
-
-    def loss_fn(params, batch, key):
-        xb, yb = batch
-        noise = 1e-3 * jax.random.normal(key, yb.shape)
-        pred = xb @ params["w"] + params["b"]
-        loss = jnp.mean((pred - yb + noise) ** 2)
-        return loss, {"mse": loss}
-
-    def eval_fn(params):
-        return {"loss": jnp.mean((x @ params["w"] + params["b"] - y) ** 2)}
-
-    params = {"w": jnp.zeros(3), "b": jnp.zeros(())}
-    return loss_fn, params, batches, eval_fn
+_problem = linear_problem
 
 
 def test_fit_learns_and_resume_is_identical(tmp_path):
