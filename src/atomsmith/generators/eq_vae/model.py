@@ -96,7 +96,8 @@ class EqVAE:
         meta = header["metadata"]
         config = EqVAEConfig.from_dict(meta["config"])
         scale = float(meta["coord_scale"])
-        template = {"params": init_params(config, jax.random.PRNGKey(0), scale)}
+        # shapes only (abstract evaluation): nothing is compiled before the file is verified
+        template = {"params": jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0), scale))}
         state, meta = ckpt.load(path, kind=CHECKPOINT_KIND, target=template)
         mixture = LatentMixture.from_dict(meta["latent_mixture"]) if meta.get("latent_mixture") else None
         meta = {k: v for k, v in meta.items() if k != "latent_mixture"}
