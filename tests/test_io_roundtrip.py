@@ -170,3 +170,11 @@ def test_nan_coordinate_in_crystal():
     message = _raises_exactly(errors.NonFiniteError, Crystal, np.eye(3) * 4.0, [[0, 0, 0], [np.nan, 0.5, 0.5]],
                               [56, 22])
     assert "atom(s) [1]" in message
+
+
+@pytest.mark.parametrize("count", ["99999999999999", "3", "-1", "two"])
+def test_extxyz_with_a_damaged_atom_count_fails_at_once(tmp_path, count):
+    """ase skips ``natoms`` lines one by one before checking anything: a damaged count used to hang the reader."""
+    text = f'{count}\nLattice="4 0 0 0 4 0 0 0 4" Properties=species:S:1:pos:R:3 pbc="T T T"\nSi 0 0 0\n'
+    message = _raises_exactly(errors.MalformedFileError, _read_text, tmp_path, text, "bad.extxyz")
+    assert "bad.extxyz" in message and "line 1" in message

@@ -340,6 +340,7 @@ def _read_ase(path: Path, fmt: str, source: str) -> list[Crystal]:
 
     try:
         text = read_text(path)
+        _check_xyz_layout(text, source)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             frames = ase.io.read(_io.StringIO(text), index=":", format=fmt)
@@ -366,6 +367,29 @@ def _read_ase(path: Path, fmt: str, source: str) -> list[Crystal]:
         except errors.StructureError as exc:
             raise type(exc)(f"{source}: frame {k}: {exc}") from exc
     return out
+
+
+def _check_xyz_layout(text: str, source: str) -> None:
+    """Check the frame layout of an (ext)xyz text before ase reads it: each frame is an atom-count line, a comment
+    line and that many atom lines (optionally followed by ``VEC`` lines), up to the first blank line.
+
+    ase skips ``natoms`` lines in a Python loop before looking at them, so a damaged count such as
+    ``99999999999`` would make it spin for hours; here it is a :class:`MalformedFileError` naming the line.
+    """
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines) and lines[i].strip():
+        try:
+            n = int(lines[i])
+        except ValueError:
+            raise errors.MalformedFileError(f"{source}: line {i + 1}: expected the atom count of a frame, got "
+                                            f"{lines[i].strip()[:40]!r}") from None
+        if n < 0 or i + 2 + n > len(lines):
+            raise errors.MalformedFileError(f"{source}: line {i + 1}: a frame of {n} atoms, but only "
+                                            f"{max(len(lines) - i - 2, 0)} lines follow (truncated file?)")
+        i += 2 + n
+        while i < len(lines) and lines[i].lstrip().startswith("VEC"):
+            i += 1
 
 
 def _extxyz_comments(text: str, sizes: list[int]) -> list[str] | None:
