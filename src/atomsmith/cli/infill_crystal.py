@@ -14,15 +14,15 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
                     fmt: str | None, free_species: str | None, free_lattice: bool, resample: int,
                     steps: int | None, force: bool, progress: bool) -> None:
     """Run crystal infilling and write ``n`` completed cells (held atoms first, site property ``fixed``)."""
-    import jax
     import numpy as np
     from rich.console import Console
 
-    from atomsmith.cli.summary import print_summary
+    from atomsmith.api.infilling import infill
     from atomsmith.api.sampling import parse_composition
+    from atomsmith.cli.summary import print_summary
     from atomsmith.cli.sample import _output_plan, _write
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
-    from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
+    from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.metrics.validity import min_pair_distance, structure_validity
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
@@ -44,12 +44,11 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
         species = tuple(parse_composition(free_species)) if free_species else None
     except InvalidRequestError as exc:
         raise typer.BadParameter(str(exc), param_hint="--free-species") from None
+    t0 = time.perf_counter()
     try:
-        request = FixedAtoms(structures[0], n_free, free_species=species, hold_lattice=not free_lattice)
-        t0 = time.perf_counter()
-        crystals = generator.sample(jax.random.PRNGKey(seed), n, fixed=request, steps=steps or DEFAULT_STEPS,
-                                    resample=resample, progress=progress)
-    except (InvalidRequestError, ValueError) as exc:
+        crystals = infill(generator, structures[0], n=n, seed=seed, n_free=n_free, free_species=species,
+                          hold_lattice=not free_lattice, resample=resample, steps=steps, progress=progress)
+    except ValueError as exc:  # InvalidRequestError and the sampler's own checks
         raise typer.BadParameter(str(exc)) from None
     seconds = time.perf_counter() - t0
     _write(out, crystals, out_format, directory, gz, force)
