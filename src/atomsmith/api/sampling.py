@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -36,32 +35,19 @@ def resolve_model(model: ModelLike | None, kinds: Sequence[str] | None = None) -
     calling ``atomsmith.sample("perov-5", ...)`` again reuses the model and its compiled sampler instead of
     compiling it again (tens of seconds on a CPU).
     """
-    from atomsmith.pretrained import DEFAULT_MODEL, available, load_model, path_of
+    from atomsmith.pretrained import DEFAULT_MODEL, kind_of, load_model, require_kind, resolve_path
 
     if model is None or isinstance(model, (str, os.PathLike)):
         name = str(model or DEFAULT_MODEL)
-        path = path_of(name) if name in available() else Path(name)
-        try:
-            stat = path.stat()
-        except OSError:
-            return load_model(name, kinds=kinds), name  # raises the loader's clear error
+        path = resolve_path(name)  # UnknownModelError naming the shipped models
+        stat = path.stat()
         key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
         if key not in _LOADED:
             _LOADED[key] = load_model(name, kinds=kinds)
         else:
-            load_model_kind_check(name, _LOADED[key], kinds)
+            require_kind(name, kind_of(name), kinds)
         return _LOADED[key], name
     return model, str(getattr(model, "name", None) or type(model).__name__)
-
-
-def load_model_kind_check(name: str, loaded: Any, kinds: Sequence[str] | None) -> None:
-    """The kind check of :func:`atomsmith.pretrained.load_model` for a cached model."""
-    from atomsmith.pretrained import kind_of
-
-    if kinds is not None and kind_of(name) not in kinds:
-        from atomsmith.pretrained import load_model
-
-        load_model(name, kinds=kinds)  # raises WrongModelKindError with its message
 
 
 def parse_composition(text: str | Sequence[int]) -> list[int]:
@@ -163,7 +149,7 @@ def parse_requests(target: Any = None, range: Any = None, property_scale: float 
 
 
 def plan_guidance(generator: Any, name: str, requests: Sequence, *, predictors: Sequence[str] = (),
-                  mode: str = "auto", has_ranges: bool | None = None) -> GuidancePlan:
+                  mode: str = "auto") -> GuidancePlan:
     """Decide how to honour ``requests`` with ``generator``: classifier-free conditions when the model was trained
     with those properties as inputs (``mode="auto"`` or ``"classifier-free"``), else gradient guidance through
     predictors (given ones, or the shipped predictors of the model's dataset).
@@ -181,10 +167,9 @@ def plan_guidance(generator: Any, name: str, requests: Sequence, *, predictors: 
         if predictors:
             raise InvalidRequestError("a predictor needs a target or range to guide")
         return GuidancePlan()
-    has_ranges = any(not r.is_target for r in requests) if has_ranges is None else has_ranges
     conditioned = tuple(getattr(getattr(generator, "config", None), "properties", ()) or ())
     dataset = model_dataset(name, generator)
-    usable = not has_ranges and not predictors and all(r.is_target and r.name in conditioned for r in requests)
+    usable = not predictors and all(r.is_target and r.name in conditioned for r in requests)
     if mode == "classifier-free" and not usable:
         raise InvalidRequestError(
             f"classifier-free guidance needs target values of properties the model was trained on (this model: "
@@ -253,8 +238,6 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
     Raises:
       UnknownModelError, InvalidRequestError, UnknownPropertyError (all ``ValueError``).
     """
-    import jax
-
     generator, name = resolve_model(model)
     if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):
         if any(x is not None for x in (composition, cell, target, range)):

@@ -62,10 +62,27 @@ def kind_of(name_or_path: str | os.PathLike) -> str:
     name = str(name_or_path)
     if name in _registry():
         return str(info(name)["kind"])
-    if not Path(name).is_file():
-        raise UnknownModelError(
-            f"unknown model {name!r}: not a shipped model and no such file; available: {', '.join(available())}")
-    return str(ckpt.read_header(name)["kind"])
+    return str(ckpt.read_header(resolve_path(name))["kind"])
+
+
+def resolve_path(name_or_path: str | os.PathLike) -> Path:
+    """The checkpoint file of a registered name or a path; :class:`UnknownModelError` (listing the shipped names)
+    when it is neither."""
+    name = str(name_or_path)
+    if name in _registry():
+        return path_of(name)
+    if Path(name).is_file():
+        return Path(name)
+    raise UnknownModelError(
+        f"unknown model {name!r}: not a shipped model and no such file; available: {', '.join(available())}")
+
+
+def require_kind(name: str, kind: str, kinds: Collection[str] | None) -> None:
+    """:class:`WrongModelKindError` (naming shipped models of the wanted kinds) unless ``kind`` is in ``kinds``."""
+    if kinds is not None and kind not in kinds:
+        shipped = [n for n in available() if info(n)["kind"] in kinds]
+        raise WrongModelKindError(f"{name} is a {kind!r} model; this needs a {' or '.join(map(repr, kinds))} model"
+                                  + (f" (e.g. the shipped {', '.join(map(repr, shipped))})" if shipped else ""))
 
 
 def _loaders() -> dict[str, Callable[[Path], Any]]:
@@ -90,18 +107,9 @@ def load_model(name_or_path: str | os.PathLike, kinds: Collection[str] | None = 
     foreign files.
     """
     name = str(name_or_path)
-    if name in _registry():
-        path = path_of(name)
-    elif Path(name).is_file():
-        path = Path(name)
-    else:
-        raise UnknownModelError(
-            f"unknown model {name!r}: not a shipped model and no such file; available: {', '.join(available())}")
+    path = resolve_path(name)
     kind = ckpt.read_header(path)["kind"]
-    if kinds is not None and kind not in kinds:
-        shipped = [n for n in available() if info(n)["kind"] in kinds]
-        raise WrongModelKindError(f"{name} is a {kind!r} model; this needs a {' or '.join(map(repr, kinds))} model"
-                                  + (f" (e.g. the shipped {', '.join(map(repr, shipped))})" if shipped else ""))
+    require_kind(name, kind, kinds)
     loaders = _loaders()
     if kind not in loaders:
         raise ckpt.CheckpointMismatchError(
