@@ -94,9 +94,30 @@ def iter_rows(path: str | os.PathLike, layout: CsvLayout, limit: int | None = No
     """
     try:
         yield from _iter_rows(Path(path), layout, limit, problems)
-    except (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise errors.MalformedFileError(
-            f"{path}: not a readable UTF-8 CSV file ({type(exc).__name__}: {exc})") from exc
+    except _UNREADABLE as exc:
+        raise _unreadable(path, exc) from exc
+
+
+#: What reading a file that is not UTF-8 CSV text raises (binary data, a damaged ``.gz``, a field over 16 MiB).
+_UNREADABLE = (UnicodeDecodeError, csv.Error, EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _unreadable(path: str | os.PathLike, exc: BaseException) -> errors.MalformedFileError:
+    return errors.MalformedFileError(f"{path}: not a readable UTF-8 CSV file ({type(exc).__name__}: {exc})")
+
+
+def read_header(path: str | os.PathLike) -> list[str]:
+    """The column names of a CSV (optionally gzip); ``[]`` for an empty file.
+
+    Raises:
+      MalformedFileError: the file cannot be read as UTF-8 CSV text (or at all).
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
+    try:
+        with _open_text(Path(path)) as handle:
+            return next(csv.reader(handle), [])
+    except (*_UNREADABLE, OSError) as exc:
+        raise _unreadable(path, exc) from exc
 
 
 def _iter_rows(path: Path, layout: CsvLayout, limit: int | None, problems: list[RowProblem] | None

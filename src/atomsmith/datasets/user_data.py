@@ -14,7 +14,6 @@ with ``on_bad="skip"`` the bad entries are left out and listed in :attr:`UserDat
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from atomsmith.datasets.csv_reader import CsvLayout, read_csv_lenient
+from atomsmith.datasets.csv_reader import CsvLayout, read_csv_lenient, read_header
 from atomsmith.datasets.errors import DatasetError
 from atomsmith.structures import errors
 from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE, Crystal
@@ -102,7 +101,7 @@ def load_user_data(path: str | os.PathLike, targets: Sequence[str] = (), *, cif_
 
 def _read_table(path: Path, targets: tuple[str, ...], cif_column: str,
                 min_distance: float | None) -> tuple[list[Crystal], list[Problem]]:
-    header = _csv_header(path)
+    header = read_header(path)
     layout = CsvLayout(cif_column=cif_column, id_column="material_id" if "material_id" in header else None,
                        property_columns={t: t for t in targets}, min_distance=min_distance)
     read = read_csv_lenient(path, layout)
@@ -115,16 +114,6 @@ def _read_table(path: Path, targets: tuple[str, ...], cif_column: str,
         else:
             kept.append(crystal)
     return kept, [problem for _, problem in sorted(located, key=lambda item: item[0])]
-
-
-def _csv_header(path: Path) -> list[str]:
-    from atomsmith.datasets.csv_reader import _open_text
-
-    try:
-        with _open_text(path) as handle:
-            return next(csv.reader(handle), [])
-    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
-        raise errors.MalformedFileError(f"{path}: not a readable CSV file ({type(exc).__name__}: {exc})") from exc
 
 
 def _strip_location(message: str) -> str:
