@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from atomsmith.structures.crystal import Crystal
@@ -36,13 +36,36 @@ def evaluate(samples: Sequence[Crystal] | str | os.PathLike, reference: Sequence
     Returns:
       A JSON-ready dict of metrics (see :func:`atomsmith.metrics.evaluate.evaluate`).
     """
-    from atomsmith.metrics.evaluate import evaluate as run, json_safe, load_reference, parse_dataset_spec
+    from atomsmith.metrics.evaluate import evaluate as run, json_safe
 
-    if isinstance(train, str) and task == "generation":
-        if train == "auto":
-            parsed = parse_dataset_spec(reference) if isinstance(reference, str) else None
-            train = load_reference(f"{parsed[0]}:train") if parsed else None
-        else:
-            train = load_reference(train)
-    return json_safe(run(samples, reference, task=task, train=train if task == "generation" else None,
-                         n_subsample=n_subsample, seed=seed, uniqueness=uniqueness, progress=progress, **options))
+    train = training_set(train, reference) if task == "generation" else None
+    return json_safe(run(samples, reference, task=task, train=train, n_subsample=n_subsample, seed=seed,
+                         uniqueness=uniqueness, progress=progress, **options))
+
+
+def training_set(train: Sequence[Crystal] | str | None, reference: Sequence[Crystal] | str,
+                 warn: Callable[[str], None] | None = None) -> Sequence[Crystal] | None:
+    """The training set for novelty: ``train`` itself (crystals or ``None``), ``"none"``, ``"NAME:SPLIT"`` / a path,
+    or ``"auto"``: the train split of a ``"NAME:SPLIT"`` reference (``None`` for other references).
+
+    When ``"auto"`` cannot load that split, ``warn`` (if given) is told why and novelty is skipped (``None``);
+    without ``warn`` the error is raised.
+    """
+    from atomsmith.metrics.evaluate import load_reference, parse_dataset_spec
+
+    if not isinstance(train, str):
+        return train
+    if train.lower() == "none":
+        return None
+    if train.lower() != "auto":
+        return load_reference(train)
+    parsed = parse_dataset_spec(reference) if isinstance(reference, str) else None
+    if parsed is None:
+        return None
+    try:
+        return load_reference(f"{parsed[0]}:train")
+    except Exception as exc:  # noqa: BLE001 - no training split: novelty is skipped, say why
+        if warn is None:
+            raise
+        warn(f"novelty skipped: could not load {parsed[0]}:train ({exc})")
+        return None

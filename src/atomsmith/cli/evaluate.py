@@ -57,23 +57,6 @@ def metrics_table(result: dict[str, Any], title: str = "metrics"):
     return table
 
 
-def _resolve_train(train: str, reference: str, console) -> Any:
-    from atomsmith.metrics.evaluate import load_reference, parse_dataset_spec
-
-    if train.lower() == "none":
-        return None
-    if train.lower() != "auto":
-        return load_reference(train)
-    parsed = parse_dataset_spec(reference)
-    if parsed is None:
-        return None
-    try:
-        return load_reference(f"{parsed[0]}:train")
-    except Exception as exc:  # noqa: BLE001 - no training split: novelty is skipped, say why
-        console.print(f"[yellow]novelty skipped: could not load {parsed[0]}:train ({exc})[/yellow]")
-        return None
-
-
 def evaluate_command(
     samples: Path = typer.Argument(..., exists=True, help="extxyz file, multi-block CIF, or directory of "
                                    "CIF / extxyz / POSCAR files (any of them gzipped: *.extxyz.gz, *.cif.gz)."),
@@ -108,6 +91,7 @@ def evaluate_command(
     """
     from rich.console import Console
 
+    from atomsmith.api.evaluation import training_set
     from atomsmith.metrics.evaluate import TASKS, evaluate, json_safe
     from atomsmith.structures.io import atomic_write
 
@@ -120,7 +104,8 @@ def evaluate_command(
         raise typer.BadParameter("give both --struct-cutoff and --comp-cutoff, or neither")
     cutoffs = (struct_cutoff, comp_cutoff) if struct_cutoff is not None else None
     try:
-        train_set = _resolve_train(train, reference, console) if task == "generation" else None
+        train_set = training_set(train, reference, warn=lambda m: console.print(f"[yellow]{m}[/yellow]")) \
+            if task == "generation" else None
         result = evaluate(samples, reference, task=task, dataset=dataset, cutoffs=cutoffs, train=train_set,
                           pairing=pairing, n_subsample=subsample, seed=seed, n_workers=workers,
                           comp_scaler=comp_scaler, uniqueness=uniqueness, cache=cache, progress=not quiet)
