@@ -30,6 +30,9 @@ def diffusion(
     irreps: str = typer.Option("16x0e+8x1o+4x2e", help="Hidden irreps of the shared encoder."),
     layers: int = typer.Option(2, help="Interaction blocks."),
     cutoff: float = typer.Option(4.0, help="Neighbour cutoff, Å."),
+    species_process: str = typer.Option("absorbing", help="Species diffusion: absorbing (masked discrete "
+                                                          "diffusion, cross-entropy on the clean species) or "
+                                                          "gaussian (relaxed one-hot DDPM, the older models)."),
     seed: int = opts.SEED,
     eval_every: int = typer.Option(500, help="Steps between validation evaluations."),
     checkpoint_every: int = typer.Option(250, help="Steps between training checkpoints."),
@@ -38,7 +41,8 @@ def diffusion(
     force: bool = opts.FORCE,
     progress: bool = opts.PROGRESS,
 ) -> None:
-    """Train a crystal diffusion model (wrapped-normal coordinates, DDPM lattice and species) with the shared loop.
+    """Train a crystal diffusion model (wrapped-normal coordinates, DDPM lattice, masked discrete species) with the
+    shared loop.
 
     Examples:
 
@@ -54,6 +58,8 @@ def diffusion(
 
     console = Console(stderr=True)
     opts.check_output(out, force)
+    if species_process not in ("absorbing", "gaussian"):
+        raise typer.BadParameter(f"{species_process!r}: use absorbing or gaussian", param_hint="--species-process")
     state_path = opts.train_state_path(out, train_state)
     t0 = time.perf_counter()
     if data is not None:
@@ -65,7 +71,8 @@ def diffusion(
         val = load_split_cached(dataset, "val")
     console.print(f"{dataset}: {len(train)} train / {len(val)} val cells ({time.perf_counter() - t0:.0f} s)")
     elements = sorted({int(z) for c in [*train, *val] for z in c.numbers})
-    config = make_config(train, irreps_hidden=irreps, n_layers=layers, cutoff=cutoff, seed=seed, elements=elements)
+    config = make_config(train, irreps_hidden=irreps, n_layers=layers, cutoff=cutoff, seed=seed, elements=elements,
+                         species_process=species_process)
     tc = TrainConfig(learning_rate=learning_rate, max_steps=steps, warmup_steps=min(200, steps // 10),
                      eval_every=eval_every, checkpoint_every=checkpoint_every, seed=seed, data_parallel=devices)
     command = opts.command_line("diffusion")

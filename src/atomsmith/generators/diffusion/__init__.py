@@ -1,5 +1,5 @@
-"""Score-based diffusion for crystals: wrapped-normal coordinates on the torus, DDPM lattice parameters, relaxed
-one-hot species, on the shared encoder (see ``experiments/diffusion/README.md`` for results)."""
+"""Score-based diffusion for crystals: wrapped-normal coordinates on the torus, DDPM lattice parameters, masked
+discrete (or relaxed one-hot) species, on the shared encoder (see ``experiments/diffusion/README.md`` for results)."""
 
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.model import DEFAULT_STEPS, DiffusionModel

@@ -17,7 +17,9 @@ second pass through the larger score network). In score / epsilon form:
 ``w`` (``scale``) is in units of 1/L; with ``PropertyTarget(scale=s)`` a property error of ``s`` costs 1.
 
 Species enter the objective as continuous weights over atomic numbers (``[N, 119]``, as the predictors take them):
-``softmax(x0_species / temperature)`` over the model's vocabulary, scattered to the vocabulary's atomic numbers.
+``softmax(x0_species / temperature)`` over the model's vocabulary, scattered to the vocabulary's atomic numbers,
+with ``x0_species`` the relaxed one-hot estimate or, for absorbing species, the predicted log-probabilities (revealed
+atoms: their species). For absorbing species guidance moves the predicted logits, ``logits - w dL/dlog p``.
 
 **Classifier-free guidance.** A model trained with property inputs (``config.properties``, hidden at random during
 training) gives a conditional and an unconditional output at every step; the sampler uses
@@ -125,21 +127,23 @@ def objective_on_dense(guide: Guide, frac: jax.Array, lattice: jax.Array, specie
     return guide.objective(graph, weights)
 
 
-def guided_outputs(guide: Guide, frac, z, species, sf, eps_l, eps_a, sig_t, ab_t, atom_mask, decode, csp,
-                   infill: Infill | None = None):
+def guided_outputs(guide: Guide, frac, z, species, sf, eps_l, eps_a, t, sig_t, ab_t, atom_mask, decode, csp,
+                   process, infill: Infill | None = None):
     """Apply gradient guidance to the network outputs (see module docstring).
 
     Args:
-      frac ``[B,A,3]``, z ``[B,6]``, species ``[B,A,K]``: the noisy state at time t.
-      sf: ``[B,A,3]`` coordinate score (fractional units, not normalised); eps_l ``[B,6]``, eps_a ``[B,A,K]``.
-      sig_t, ab_t: scalars at t. decode: ``z -> lattice [B,3,3]``. csp: bool scalar (species held: no species term).
+      frac ``[B,A,3]``, z ``[B,6]``, species ``[B,A,C]``: the noisy state at time t.
+      sf: ``[B,A,3]`` coordinate score (fractional units, not normalised); eps_l ``[B,6]``; eps_a ``[B,A,K]``
+      (the species output: logits or epsilon, see :mod:`.species`).
+      t, sig_t, ab_t: scalars at t. decode: ``z -> lattice [B,3,3]``. csp: bool scalar (species held: no species
+      term). process: the species process (its clean estimate and how guidance moves its output).
       infill: held atoms / cell: a held cell is evaluated as itself, not as the network's estimate of it.
     Returns:
       ``(sf, eps_l, eps_a, values [B])`` with values = the objective at the denoised estimate.
     """
     frac0 = frac + sig_t ** 2 * sf
     z0 = vp_clean_estimate(z, eps_l, ab_t)
-    sp0 = jnp.where(csp, species, vp_clean_estimate(species, eps_a, ab_t))
+    sp0 = process.clean_estimate(species, eps_a, t, csp)
     if infill is not None:
         z0 = jnp.where(infill.hold_lattice[:, None], infill.z, z0)
 
@@ -161,29 +165,33 @@ def guided_outputs(guide: Guide, frac, z, species, sf, eps_l, eps_a, sig_t, ab_t
     sf = sf - (wc * w_b * var_ratio)[:, None, None] * g_f * m
     vp = jnp.sqrt(ab_t * (1.0 - ab_t))
     eps_l = eps_l + (wl * w_b * vp)[:, None] * g_z
-    eps_a = eps_a + jnp.where(csp, 0.0, (ws * w_b * vp)[:, None, None] * g_a * m)
+    eps_a = jnp.where(csp, eps_a, process.guide(eps_a, g_a * m, (ws * w_b)[:, None, None], t))
     return sf, eps_l, eps_a, values
 
 
-def replace_held(infill: Infill, frac, z, species, sigma, ab, key):
-    """Put the held atoms (and lattice) back at a fresh forward-process draw at noise ``sigma`` / ``ab``."""
+def replace_held(infill: Infill, frac, z, species, t, sched, process, key):
+    """Put the held atoms (and lattice) back at time ``t``: coordinates and lattice at a fresh forward-process draw
+    (``sched``), species as the species ``process`` holds them (:meth:`held`)."""
     k1, k2, k3 = jax.random.split(key, 3)
+    sigma, ab = sched.sigma(t), sched.alpha_bar(t)
     f_held = (infill.frac + sigma * jax.random.normal(k1, frac.shape)) % 1.0
-    a_held = jnp.sqrt(ab) * infill.species + jnp.sqrt(1.0 - ab) * jax.random.normal(k2, species.shape)
+    a_held = process.held(infill.species, t, k2)
     z_held = jnp.sqrt(ab) * infill.z + jnp.sqrt(1.0 - ab) * jax.random.normal(k3, z.shape)
     held = infill.mask[..., None]
     return (jnp.where(held, f_held, frac), jnp.where(infill.hold_lattice[:, None], z_held, z),
             jnp.where(held, a_held, species))
 
 
-def renoise(frac, z, species, sig_s, sig_t, ab_s, ab_t, atom_mask, key):
-    """Forward kernel from ``s`` back to ``t > s`` (RePaint's jump): VE for coordinates, VP for z and species."""
+def renoise(frac, z, species, s, t, sched, process, atom_mask, key):
+    """Forward kernel from ``s`` back to ``t > s`` (RePaint's jump): VE for coordinates, VP for z, the species
+    process's own kernel for species."""
     k1, k2, k3 = jax.random.split(key, 3)
     m = atom_mask[..., None].astype(frac.dtype)
+    sig_s, sig_t = sched.sigma(s), sched.sigma(t)
     frac = (frac + jnp.sqrt(jnp.maximum(sig_t ** 2 - sig_s ** 2, 0.0)) * jax.random.normal(k1, frac.shape) * m) % 1.0
-    a = ab_t / ab_s
+    a = sched.alpha_bar(t) / sched.alpha_bar(s)
     z = jnp.sqrt(a) * z + jnp.sqrt(jnp.maximum(1.0 - a, 0.0)) * jax.random.normal(k2, z.shape)
-    species = (jnp.sqrt(a) * species + jnp.sqrt(jnp.maximum(1.0 - a, 0.0)) * jax.random.normal(k3, species.shape)) * m
+    species = process.renoise(species, s, t, k3) * m
     return frac, z, species
 
 

@@ -20,14 +20,17 @@ class DiffusionConfig:
     """Everything needed to rebuild a diffusion model.
 
     Attributes:
-      elements: atomic numbers of the species vocabulary (the relaxed one-hot has ``len(elements)`` channels).
-      encoder: the shared encoder's config (``n_species`` = len(elements), ``conditioning_dim`` =
+      elements: atomic numbers of the species vocabulary (``K = len(elements)`` classes).
+      encoder: the shared encoder's config (``n_species`` = :attr:`species_channels`, ``conditioning_dim`` =
         :data:`CONDITIONING_DIM`).
       lattice: standardisation of the lattice parameters.
       schedules: noise schedules.
       max_edges_per_cell: neighbour-list capacity per cell inside jit (overflow is counted and reported).
       n_images: periodic images enumerated along each lattice vector by the jit neighbour list.
       n_atoms_counts: ``((n_atoms, count), ...)`` in the training set; the number of atoms is drawn from it.
+      species_process: ``"absorbing"`` (masked discrete diffusion, cross-entropy on the clean species) or
+        ``"gaussian"`` (relaxed one-hot DDPM, the models shipped before issue 16); see
+        :mod:`atomsmith.generators.diffusion.species`.
       csp_fraction: fraction of training cells whose species are given clean (trains structure prediction).
       species_weight, lattice_weight: loss weights (coordinate loss has weight 1).
       head_hidden: hidden width of the species and lattice MLP heads.
@@ -45,6 +48,7 @@ class DiffusionConfig:
     max_edges_per_cell: int = 256
     n_images: tuple[int, int, int] = (2, 2, 2)
     n_atoms_counts: tuple[tuple[int, int], ...] = ((5, 1),)
+    species_process: str = "gaussian"
     csp_fraction: float = 0.25
     species_weight: float = 20.0
     lattice_weight: float = 1.0
@@ -55,6 +59,11 @@ class DiffusionConfig:
     property_dropout: float = 0.2
 
     def __post_init__(self) -> None:
+        if self.species_process not in ("gaussian", "absorbing"):
+            raise ValueError(f"unknown species process {self.species_process!r}; choose gaussian or absorbing")
+        if self.encoder.n_species != self.species_channels:
+            raise ValueError(f"the encoder's n_species must be {self.species_channels} for {len(self.elements)} "
+                             f"elements with {self.species_process} species, got {self.encoder.n_species}")
         p = len(self.properties)
         if len(self.property_mean) != p or len(self.property_std) != p:
             raise ValueError("properties, property_mean and property_std must have the same length")
@@ -78,7 +87,8 @@ class DiffusionConfig:
     @classmethod
     def tiny(cls, elements: tuple[int, ...] = (8, 22, 38), **overrides: Any) -> DiffusionConfig:
         """A small config for unit tests (cells of ~4 Å, 4 Å cutoff)."""
-        encoder = EncoderConfig.tiny(n_species=len(elements), conditioning_dim=CONDITIONING_DIM, cutoff=4.0,
+        extra = 1 if overrides.get("species_process") == "absorbing" else 0
+        encoder = EncoderConfig.tiny(n_species=len(elements) + extra, conditioning_dim=CONDITIONING_DIM, cutoff=4.0,
                                      irreps_hidden="8x0e+4x1o+2x2e", n_layers=1)
         base = dict(elements=tuple(elements), encoder=encoder,
                     lattice=LatticeNormalizer((1.4, 1.4, 1.4, 90.0, 90.0, 90.0), (0.05, 0.05, 0.05, 5.0, 5.0, 5.0)),
@@ -87,7 +97,13 @@ class DiffusionConfig:
 
     @property
     def n_species(self) -> int:
+        """Number of species classes ``K`` (the vocabulary)."""
         return len(self.elements)
+
+    @property
+    def species_channels(self) -> int:
+        """Width of the network's species input: ``K``, plus the MASK channel for absorbing species."""
+        return len(self.elements) + (1 if self.species_process == "absorbing" else 0)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +121,7 @@ class DiffusionConfig:
             max_edges_per_cell=int(data["max_edges_per_cell"]),
             n_images=tuple(int(x) for x in data["n_images"]),
             n_atoms_counts=tuple((int(a), int(b)) for a, b in data["n_atoms_counts"]),
+            species_process=str(data.get("species_process", "gaussian")),
             csp_fraction=float(data["csp_fraction"]),
             species_weight=float(data["species_weight"]),
             lattice_weight=float(data["lattice_weight"]),

@@ -1,4 +1,5 @@
-"""Denoising score-matching loss for coordinates (torus), lattice parameters and species (DDPM epsilon)."""
+"""Denoising loss for coordinates (torus score), lattice parameters (DDPM epsilon) and species (cross-entropy of
+the clean species under absorbing diffusion, or DDPM epsilon of the relaxed one-hot; :mod:`.species`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.network import ScoreNetwork
 from atomsmith.generators.diffusion.schedules import SigmaNorm, wrapped_normal_score
+from atomsmith.generators.diffusion.species import species_process
 
 
 def make_loss_fn(config: DiffusionConfig):
@@ -18,13 +20,15 @@ def make_loss_fn(config: DiffusionConfig):
     ``batch`` is a mapping of arrays: ``frac [B,A,3]``, ``lattice [B,3,3]`` Å, ``species [B,A,K]`` one-hot,
     ``atom_mask [B,A]`` bool, ``cell_mask [B]`` bool (False for padding cells).
     Per cell: t ~ U(t_min, 1); the structure-prediction flag is on with probability ``csp_fraction`` (then the
-    species are given clean and not scored). Property-conditioned models (``config.properties``) read ``props
+    species are given clean and not scored). The species loss is averaged over the atoms it scores (absorbing
+    species: the masked ones; relaxed one-hot: all). Property-conditioned models (``config.properties``) read ``props
     [B,P]`` (raw values, NaN = unknown) and hide each known one with probability ``property_dropout``
     (classifier-free guidance trains the conditional and unconditional score in one network).
     """
     net = ScoreNetwork(config)
     sched = config.schedules
     sigma_norm = SigmaNorm(sched.sigma_min, sched.sigma_max)
+    process = species_process(config)
 
     def loss_fn(params, batch: Mapping[str, jax.Array], key: jax.Array):
         frac0, lattice0, species0 = batch["frac"], batch["lattice"], batch["species"]
@@ -40,9 +44,8 @@ def make_loss_fn(config: DiffusionConfig):
         z0 = config.lattice.encode(lattice0)
         eps_l = jax.random.normal(k_l, z0.shape)
         z_t = jnp.sqrt(ab)[:, None] * z0 + jnp.sqrt(1 - ab)[:, None] * eps_l
-        eps_a = jax.random.normal(k_a, species0.shape)
-        species_t = jnp.sqrt(ab)[:, None, None] * species0 + jnp.sqrt(1 - ab)[:, None, None] * eps_a
-        species_t = jnp.where(csp[:, None, None], species0, species_t)
+        species_t, target_a = process.noise(k_a, species0, t)
+        species_t = jnp.where(csp[:, None, None], process.clean_input(species0), species_t)
         props = props_mask = None
         if config.properties:
             raw = batch["props"]
@@ -56,8 +59,9 @@ def make_loss_fn(config: DiffusionConfig):
         n_atoms = jnp.maximum(jnp.sum(m), 1.0)
         loss_f = jnp.sum(jnp.sum((pred_f - target_f) ** 2, -1) * m) / (3 * n_atoms)
         loss_l = jnp.sum(jnp.mean((pred_l - eps_l) ** 2, -1) * cell_mask) / jnp.maximum(jnp.sum(cell_mask), 1.0)
-        ma = m * (1.0 - csp.astype(frac0.dtype))[:, None]
-        loss_a = jnp.sum(jnp.mean((pred_a - eps_a) ** 2, -1) * ma) / jnp.maximum(jnp.sum(ma), 1.0)
+        atom_loss_a, weight_a = process.atom_loss(pred_a, target_a, species_t)
+        ma = m * (1.0 - csp.astype(frac0.dtype))[:, None] * weight_a
+        loss_a = jnp.sum(atom_loss_a * ma) / jnp.maximum(jnp.sum(ma), 1.0)
         loss = loss_f + config.lattice_weight * loss_l + config.species_weight * loss_a
         metrics = {"coord": loss_f, "lattice": loss_l, "species": loss_a,
                    "overflow": jnp.mean(overflow.astype(frac0.dtype))}

@@ -16,6 +16,7 @@ from atomsmith import parallel
 from atomsmith.generators.diffusion.conditioning import Guide, Infill, PropertyCondition, guidance_spec, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.samplers import SamplerState, make_chunk_runner, prior, time_grid
+from atomsmith.generators.diffusion.species import species_process
 from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
 from atomsmith.guidance.base import WeightedSum
 from atomsmith.graphs.batching import bucket_size
@@ -164,8 +165,8 @@ class DiffusionModel:
                 if fixed_list is not None or held_lattices is not None:  # held parts start from their t = 1 draw
                     key_s, k_held = jax.random.split(key_s)
                     sched = self.config.schedules
-                    frac, z, sp = replace_held(infill, state.frac, state.z, state.species, sched.sigma(1.0),
-                                               sched.alpha_bar(1.0), k_held)
+                    frac, z, sp = replace_held(infill, state.frac, state.z, state.species, 1.0, sched,
+                                               species_process(self.config), k_held)
                     state = state._replace(frac=frac, z=z, species=sp if not csp else state.species)
                 guide_b = None if guide is None else guide.replace(scale=_rows(guide.scale, idx, b), spec=guide_spec)
                 cond_b = None
@@ -336,7 +337,7 @@ class DiffusionModel:
         frac = np.where(held[..., None], np.asarray(infill.frac, np.float64), np.asarray(state.frac, np.float64))
         frac = frac % 1.0
         elements = np.asarray(self.config.elements)
-        species = elements[np.asarray(jnp.argmax(state.species, axis=-1))]
+        species = elements[np.asarray(species_process(self.config).indices(state.species))]
         overflow = np.asarray(state.overflow)
         out = []
         for row in range(n_real):

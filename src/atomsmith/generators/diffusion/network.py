@@ -1,7 +1,8 @@
 """The score network: the shared :class:`Encoder` conditioned on diffusion time, with three heads.
 
 Inputs (per batch of ``B`` cells with ``A`` atom slots): noisy fractional coordinates ``[B, A, 3]``, the noisy cell
-``[B, 3, 3]`` (Å), noisy relaxed one-hot species ``[B, A, K]`` (fed through the encoder's ``species=``), the atom
+``[B, 3, 3]`` (Å), the noisy species ``[B, A, C]`` (``C = config.species_channels``: one-hot with a MASK channel for
+absorbing species, relaxed one-hot otherwise; fed through the encoder's ``species=``), the atom
 mask ``[B, A]``, the time ``t`` ``[B]`` and the structure-prediction flag ``[B]``. The conditioning scalars are
 ``[time embedding, flag, standardised lattice parameters]`` (all rotation invariant).
 
@@ -14,7 +15,8 @@ Outputs:
   rather than DiffCSP's invariant edge coefficients times ``(F_j - F_i)`` because the shared encoder already
   produces 1o features from Cartesian edge vectors, and this form needs no fully connected graph.
 * lattice epsilon ``[B, 6]`` from pooled invariant (0e) features: rotation invariant.
-* species epsilon ``[B, A, K]`` from per-atom invariant features.
+* species output ``[B, A, K]`` from per-atom invariant features: logits of the clean species (absorbing) or the
+  epsilon of the relaxed one-hot (gaussian).
 
 Models conditioned on properties (``config.properties``, classifier-free guidance) also take ``props [B, P]``
 (standardised values) and ``props_mask [B, P]`` (1 = given, 0 = hidden); both go into the conditioning scalars.
@@ -48,8 +50,8 @@ class ScoreNetwork(nn.Module):
                  t: jax.Array, csp: jax.Array, props: jax.Array | None = None, props_mask: jax.Array | None = None):
         cfg = self.config
         b, a, _ = frac.shape
-        k = cfg.n_species
-        assert lattice.shape == (b, 3, 3) and species.shape == (b, a, k) and atom_mask.shape == (b, a)
+        k, c = cfg.n_species, cfg.species_channels
+        assert lattice.shape == (b, 3, 3) and species.shape == (b, a, c) and atom_mask.shape == (b, a)
         z = cfg.lattice.encode(lattice)  # [B, 6] invariant
         parts = [time_features(t), csp[:, None].astype(frac.dtype), z]
         n_props = len(cfg.properties)
@@ -62,7 +64,7 @@ class ScoreNetwork(nn.Module):
         cond = jnp.concatenate(parts, axis=-1)
         graph, overflow = dense_graph(frac, lattice, atom_mask, neighbor_spec(cfg))
         mask = atom_mask.reshape(-1)[:, None]
-        feats = Encoder(cfg.encoder, name="encoder")(graph, species=species.reshape(b * a, k) * mask,
+        feats = Encoder(cfg.encoder, name="encoder")(graph, species=species.reshape(b * a, c) * mask,
                                                       conditioning=cond)
         vec = e3nn.flax.Linear("1x1o", name="coord_head")(feats).array.reshape(b, a, 3)
         scale = jnp.abs(jnp.linalg.det(lattice)) ** (1.0 / 3.0)

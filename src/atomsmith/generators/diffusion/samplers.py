@@ -7,10 +7,13 @@ Time grid: ``t_i = i / N`` for ``i = N .. 0``; each step goes from ``t`` to ``s 
   sub-steps that share one traced network call, which halves the compile time):
   1. corrector (coordinates only): Langevin ``F += e * score + sqrt(2 e) z`` with ``e = step_lr (sigma_t/sigma_min)^2``;
   2. predictor: reverse VE step ``F += (sigma_t^2 - sigma_s^2) score + sqrt(sigma_s^2 (sigma_t^2 - sigma_s^2)/sigma_t^2) z``;
-     lattice parameters and species take the DDPM ancestral step (posterior mean of q(x_s | x_t, x0_hat) plus noise).
-* ``"ode"`` (probability flow, deterministic after the prior draw). One evaluation per step:
-  ``F += (sigma_t^2 - sigma_s^2)/2 * score``; lattice and species take the DDIM (eta = 0) step, which is the
-  probability-flow ODE of the VP process discretised in (sqrt(1-ab)/sqrt(ab)) time.
+     lattice parameters take the DDPM ancestral step (posterior mean of q(x_s | x_t, x0_hat) plus noise); species
+     take their process's reverse step (:mod:`.species`: absorbing species reveal masked atoms, relaxed one-hot
+     species the DDPM step).
+* ``"ode"`` (probability flow). One evaluation per step: ``F += (sigma_t^2 - sigma_s^2)/2 * score``; the lattice
+  (and relaxed one-hot species) take the DDIM (eta = 0) step, which is the probability-flow ODE of the VP process
+  discretised in (sqrt(1-ab)/sqrt(ab)) time. Deterministic after the prior draw, except for absorbing species,
+  whose reveals are drawn (a discrete field has no probability-flow ODE).
 
 Structure prediction (``csp``): species are fixed to the given clean one-hot and the network's flag is on.
 Guidance and infilling hooks: :mod:`atomsmith.generators.diffusion.conditioning`.
@@ -27,7 +30,8 @@ import numpy as np
 from atomsmith.generators.diffusion.conditioning import combine_cfg, guided_outputs, renoise, replace_held
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.network import ScoreNetwork
-from atomsmith.generators.diffusion.schedules import SigmaNorm, vp_clean_estimate
+from atomsmith.generators.diffusion.schedules import SigmaNorm, vp_reverse_step
+from atomsmith.generators.diffusion.species import species_process
 
 SAMPLERS = ("pc", "ode")
 
@@ -44,12 +48,17 @@ class SamplerState(NamedTuple):
 
 def prior(key: jax.Array, config: DiffusionConfig, n_cells: int, n_atoms: int,
           species: jax.Array | None = None) -> SamplerState:
-    """Draw from the t=1 prior: uniform coordinates, standard normal lattice vector and species."""
+    """Draw from the t=1 prior: uniform coordinates, standard normal lattice parameters, the species process's
+    prior (all MASK, or standard normal relaxed one-hot); given clean one-hot ``species [B,A,K]`` (structure
+    prediction) enter as they are."""
     k_f, k_z, k_a = jax.random.split(key, 3)
     frac = jax.random.uniform(k_f, (n_cells, n_atoms, 3))
     z = jax.random.normal(k_z, (n_cells, 6))
+    process = species_process(config)
     if species is None:
-        species = jax.random.normal(k_a, (n_cells, n_atoms, config.n_species))
+        species = process.prior(k_a, n_cells, n_atoms)
+    else:
+        species = process.clean_input(jnp.asarray(species))
     return SamplerState(frac, z, species, jnp.zeros((n_cells,), bool))
 
 
@@ -73,17 +82,7 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
     sched = config.schedules
     sigma_norm = SigmaNorm(sched.sigma_min, sched.sigma_max)
     stochastic = method == "pc"
-
-    def vp_step(x, eps, ab_t, ab_s, noise):
-        x0 = vp_clean_estimate(x, eps, ab_t)
-        if not stochastic:  # DDIM, eta = 0, with epsilon made consistent with the clipped x0
-            eps = (x - jnp.sqrt(ab_t) * x0) / jnp.sqrt(1 - ab_t)
-            return jnp.sqrt(ab_s) * x0 + jnp.sqrt(1 - ab_s) * eps
-        a_ts = ab_t / ab_s
-        beta = 1 - a_ts
-        mean = (jnp.sqrt(ab_s) * beta / (1 - ab_t)) * x0 + (jnp.sqrt(a_ts) * (1 - ab_s) / (1 - ab_t)) * x
-        var = beta * (1 - ab_s) / (1 - ab_t)
-        return mean + jnp.sqrt(jnp.maximum(var, 0.0)) * noise
+    process = species_process(config)
 
     def step(params, st: SamplerState, t, s, corrector, jump, key, atom_mask, csp, guide, infill, cond):
         b = st.frac.shape[0]
@@ -102,8 +101,8 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
         sf = coord * jnp.sqrt(sigma_norm(sig_t))
         values = jnp.zeros((b,), dtype)
         if guide is not None:
-            sf, eps_l, eps_a, values = guided_outputs(guide, st.frac, st.z, st.species, sf, eps_l, eps_a, sig_t,
-                                                      ab_t, atom_mask, config.lattice.decode, csp, infill)
+            sf, eps_l, eps_a, values = guided_outputs(guide, st.frac, st.z, st.species, sf, eps_l, eps_a, t, sig_t,
+                                                      ab_t, atom_mask, config.lattice.decode, csp, process, infill)
         noise_f = jax.random.normal(k1, st.frac.shape)
         # corrector: Langevin on the coordinates at fixed t (DiffCSP step size)
         e = step_lr * (sig_t / sched.sigma_min) ** 2
@@ -114,11 +113,11 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
             frac_p = st.frac + (d2 * sf + jnp.sqrt(sig_s ** 2 * d2 / sig_t ** 2) * noise_f) * m
         else:
             frac_p = st.frac + 0.5 * d2 * sf * m
-        z_p = vp_step(st.z, eps_l, ab_t, ab_s, jax.random.normal(k2, st.z.shape))
-        species_p = vp_step(st.species, eps_a, ab_t, ab_s, jax.random.normal(k3, st.species.shape)) * m
+        z_p = vp_reverse_step(st.z, eps_l, ab_t, ab_s, jax.random.normal(k2, st.z.shape), stochastic)
+        species_p = process.step(st.species, eps_a, t, s, k3, stochastic) * m
         species_p = jnp.where(csp, st.species, species_p)
         # RePaint jump back to t (only predictor sub-steps flagged `jump`)
-        fr, zr, ar = renoise(frac_p, z_p, species_p, sig_s, sig_t, ab_s, ab_t, atom_mask, k4)
+        fr, zr, ar = renoise(frac_p, z_p, species_p, s, t, sched, process, atom_mask, k4)
         ar = jnp.where(csp, st.species, ar)
         frac_p, z_p, species_p = (jnp.where(jump, x, y) for x, y in ((fr, frac_p), (zr, z_p), (ar, species_p)))
         frac = jnp.where(corrector, frac_c, frac_p) % 1.0
@@ -126,7 +125,7 @@ def make_chunk_runner(config: DiffusionConfig, method: str = "pc", step_lr: floa
         species = jnp.where(corrector, st.species, species_p)
         # held atoms back on their forward-process draw at the sub-step's end time
         end = jnp.where(corrector | jump, t, s)
-        fh, zh, ah = replace_held(infill, frac, z, species, sched.sigma(end), sched.alpha_bar(end), k5)
+        fh, zh, ah = replace_held(infill, frac, z, species, end, sched, process, k5)
         species = jnp.where(csp, species, ah)
         return SamplerState(fh, zh, species, st.overflow | overflow), values
 

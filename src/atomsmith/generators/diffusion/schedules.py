@@ -60,6 +60,21 @@ def vp_clean_estimate(x, eps, alpha_bar):
     return jnp.clip((x - jnp.sqrt(1.0 - alpha_bar) * eps) / jnp.sqrt(alpha_bar), -X0_CLIP, X0_CLIP)
 
 
+def vp_reverse_step(x, eps, alpha_bar_t, alpha_bar_s, noise, stochastic: bool = True):
+    """One reverse step ``t -> s`` of a VP variable from its predicted noise: ancestral DDPM (posterior mean of
+    ``q(x_s | x_t, x0_hat)`` plus ``noise`` scaled by the posterior std) or, when not ``stochastic``, DDIM
+    (eta = 0, with ``eps`` made consistent with the clipped ``x0_hat``)."""
+    x0 = vp_clean_estimate(x, eps, alpha_bar_t)
+    if not stochastic:
+        eps = (x - jnp.sqrt(alpha_bar_t) * x0) / jnp.sqrt(1 - alpha_bar_t)
+        return jnp.sqrt(alpha_bar_s) * x0 + jnp.sqrt(1 - alpha_bar_s) * eps
+    a_ts = alpha_bar_t / alpha_bar_s
+    beta = 1 - a_ts
+    mean = (jnp.sqrt(alpha_bar_s) * beta / (1 - alpha_bar_t)) * x0 + (jnp.sqrt(a_ts) * (1 - alpha_bar_s) / (1 - alpha_bar_t)) * x
+    var = beta * (1 - alpha_bar_s) / (1 - alpha_bar_t)
+    return mean + jnp.sqrt(jnp.maximum(var, 0.0)) * noise
+
+
 def wrapped_normal_score(x, mu, sigma, n_wrap: int = N_WRAP):
     """Score ``d/dx log p(x | mu, sigma)`` of the wrapped normal on [0, 1); broadcasting shapes, fractional units."""
     k = jnp.arange(-n_wrap, n_wrap + 1, dtype=jnp.result_type(x, float))

@@ -51,8 +51,12 @@ def make_config(train: Sequence[Crystal], *, irreps_hidden: str = "16x0e+8x1o+4x
     # it is nearly degenerate and would ask for ~100 images (an all-pairs list of ~10^14 entries)
     n_images = tuple(int(min(max(x, 1), d + 1)) for x, d in zip(image_counts(small, cutoff), data_images))
     n_images = tuple(max(a, int(b)) for a, b in zip(n_images, data_images))
+    species_process = overrides.get("species_process", "gaussian")
+    if species_process == "absorbing":
+        overrides.setdefault("species_weight", 1.0)  # cross-entropy (nats) is O(1), like the coordinate loss
     encoder = EncoderConfig(irreps_hidden=irreps_hidden, n_layers=n_layers, sh_lmax=2, cutoff=cutoff,
-                            n_basis=n_basis, radial_hidden=tuple(radial_hidden), n_species=len(elements),
+                            n_basis=n_basis, radial_hidden=tuple(radial_hidden),
+                            n_species=len(elements) + (1 if species_process == "absorbing" else 0),
                             conditioning_dim=CONDITIONING_DIM)
     config = DiffusionConfig(elements=elements, encoder=encoder, lattice=normalizer, schedules=schedules,
                              n_images=n_images, n_atoms_counts=tuple(sorted(counts.items())), **overrides)
@@ -168,5 +172,5 @@ def init_params(config: DiffusionConfig, key: jax.Array, n_atoms: int = 5):
     b = 2
     lattice = jnp.tile(jnp.eye(3) * 4.0, (b, 1, 1))
     return jax.jit(net.init)(key, jnp.zeros((b, n_atoms, 3)) + 0.1 * jnp.arange(n_atoms)[None, :, None], lattice,
-                    jnp.zeros((b, n_atoms, config.n_species)), jnp.ones((b, n_atoms), bool), jnp.full((b,), 0.5),
+                    jnp.zeros((b, n_atoms, config.species_channels)), jnp.ones((b, n_atoms), bool), jnp.full((b,), 0.5),
                     jnp.zeros((b,)))
