@@ -209,3 +209,15 @@ def test_train_save_load_and_sample_with_absorbing_species(tmp_path):
     assert loaded.config == model.config
     out = loaded.sample(jax.random.PRNGKey(0), 2, steps=3)
     assert len(out) == 2 and all(set(c.numbers.tolist()) <= {8, 22, 38} for c in out)
+
+
+def test_the_corrector_step_defaults_to_the_models_recorded_one(model):
+    tuned = DiffusionModel(model.config, model.params, {"sampler": {"step_lr": 1e-6, "step_lr_csp": 5e-7}})
+    assert tuned.default_step_lr() == 1e-6 and tuned.default_step_lr(csp=True) == 5e-7
+    assert model.default_step_lr() == model.default_step_lr(csp=True) == 1e-5  # nothing recorded
+    key = jax.random.PRNGKey(3)
+    a = tuned.sample(key, 2, conditions={"n_atoms": 5}, steps=3)
+    b = tuned.sample(key, 2, conditions={"n_atoms": 5}, steps=3, step_lr=1e-6)
+    c = tuned.sample(key, 2, conditions={"n_atoms": 5}, steps=3, step_lr=1e-2)
+    np.testing.assert_array_equal(a[0].frac_coords, b[0].frac_coords)
+    assert not np.allclose(a[0].frac_coords, c[0].frac_coords)

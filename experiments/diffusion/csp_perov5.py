@@ -70,7 +70,8 @@ def csp_requests(gts: Sequence[Any], k: int) -> tuple[list[tuple[int, ...]], np.
 
 
 def predict(model, gts: Sequence[Any], k: int, seed: int, steps: int, method: str = "pc",
-            batch_size: int = 256, progress: bool = False) -> tuple[list, np.ndarray, dict]:
+            batch_size: int = 256, progress: bool = False, step_lr: float | None = None
+            ) -> tuple[list, np.ndarray, dict]:
     """``k`` structure predictions per ground truth in one batched sampler call.
 
     Returns ``(crystals, gt_index, stats)``; every crystal carries its ``gt_index`` as a property.
@@ -82,7 +83,7 @@ def predict(model, gts: Sequence[Any], k: int, seed: int, steps: int, method: st
     comps, gt_index = csp_requests(gts, k)
     stats: dict = {}
     crystals = model.sample(jax.random.PRNGKey(seed), len(comps), conditions={"composition": comps}, steps=steps,
-                            method=method, batch_size=batch_size, progress=progress, stats=stats)
+                            method=method, batch_size=batch_size, progress=progress, stats=stats, step_lr=step_lr)
     tagged = [Crystal(c.lattice, c.frac_coords, c.numbers, properties={"gt_index": int(g)})
               for c, g in zip(crystals, gt_index)]
     return tagged, gt_index, stats
@@ -119,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (run with k uses seed + k)")
     parser.add_argument("--steps", type=int, default=None, help="reverse steps (default: the model's default, 200)")
     parser.add_argument("--sampler", default="pc")
+    parser.add_argument("--step-lr", type=float, default=None, help="corrector step size (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=None, help="processes for fingerprints / matching")
     parser.add_argument("--tag", default="", help="suffix of the output names")
@@ -144,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for k in args.k:
         t, c = time.perf_counter(), cpu_seconds()
         preds, gt_index, stats = predict(model, gts, k, args.seed + k, steps, args.sampler, args.batch_size,
-                                         progress=sys.stderr.isatty())
+                                         progress=sys.stderr.isatty(), step_lr=args.step_lr)
         sample_s, sample_cpu = time.perf_counter() - t, cpu_seconds() - c
         t, c = time.perf_counter(), cpu_seconds()
         metrics = score(preds, gts, gt_index, args.workers)
@@ -169,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "diffcsp_paper": {"match_rate_pct": DIFFCSP.get(k, (None, None))[0],
                               "rms_dist": DIFFCSP.get(k, (None, None))[1]},
             "sampler": {"method": args.sampler, "steps": steps, "batch_size": args.batch_size,
+                        "step_lr": args.step_lr if args.step_lr is not None else model.default_step_lr(csp=True),
                         "seed": args.seed + k, "overflow": stats.get("overflow")},
             "timing_s": {
                 "load_data_and_model": load_s,

@@ -32,7 +32,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sampler", default="pc")
+    parser.add_argument("--step-lr", type=float, default=None, help="corrector step size (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--out", type=Path, default=None, help="samples file (default samples_perov5_n{N}{tag}"
+                                                               ".extxyz.gz beside this script)")
     parser.add_argument("--evaluate", action="store_true", help="run atomsmith evaluate on the samples")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
@@ -47,15 +50,16 @@ def main() -> None:
     steps = args.steps or DEFAULT_STEPS
     model = load_model(args.model)
     t0 = time.perf_counter()
+    step_lr = args.step_lr if args.step_lr is not None else model.default_step_lr()
     model.sample(jax.random.PRNGKey(10_000 + args.seed), min(args.batch_size, args.n), steps=steps,
-                 method=args.sampler, batch_size=args.batch_size)
+                 method=args.sampler, batch_size=args.batch_size, step_lr=step_lr)
     first = time.perf_counter() - t0
     stats: dict = {}
     crystals = model.sample(jax.random.PRNGKey(args.seed), args.n, steps=steps, method=args.sampler,
-                            batch_size=args.batch_size, progress=sys.stderr.isatty(), stats=stats)
+                            batch_size=args.batch_size, progress=sys.stderr.isatty(), stats=stats, step_lr=step_lr)
     per_batch = stats["seconds"] / -(-args.n // args.batch_size)
     stem = f"perov5_n{args.n}{args.tag}"
-    out = HERE / f"samples_{stem}.extxyz.gz"
+    out = args.out or HERE / f"samples_{stem}.extxyz.gz"
     with io.atomic_write(out, mode="wb", overwrite=True) as handle:
         handle.write(gzip.compress(io.to_extxyz(crystals).encode(), mtime=0))
     valid = sum(_structurally_valid(c) for c in crystals)
@@ -63,12 +67,13 @@ def main() -> None:
         "command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, HERE.parents[1]),
                                                                    *sys.argv[1:]]),
         "model": args.model, "model_how_trained": model.metadata.get("how_trained"),
-        "n": args.n, "seed": args.seed, "steps": steps, "sampler": args.sampler, "batch_size": args.batch_size,
+        "n": args.n, "seed": args.seed, "steps": steps, "sampler": args.sampler, "step_lr": step_lr,
+        "batch_size": args.batch_size,
         "network_evaluations_per_structure": steps * (2 if args.sampler == "pc" else 1),
         "seconds_warm": round(stats["seconds"], 2), "structures_per_s_warm": round(stats["structures_per_s"], 3),
         "compile_overhead_s": round(max(first - per_batch, 0.0), 1),
         "neighbour_list_overflows": stats["overflow"], "structurally_valid_fraction": valid / len(crystals),
-        "samples": out.name, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), jax "
+        "samples": os.path.relpath(out, HERE), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared), jax "
                                         f"{jax.__version__}, {jax.devices()[0].platform}",
         "load_average_1min_at_end": os.getloadavg()[0],
     }

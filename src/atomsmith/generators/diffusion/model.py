@@ -30,6 +30,9 @@ DEFAULT_STEPS = 200
 DEFAULT_BATCH = 256
 #: sub-steps (network evaluations) per ``lax.scan`` chunk between progress-bar updates.
 CHUNK = 20
+#: Langevin corrector step size when the model records none (DiffCSP's default; its recommended values are
+#: dataset- and task-specific, e.g. perov_5: 1e-6 for generation, 5e-7 for structure prediction).
+STEP_LR = 1e-5
 
 
 class DiffusionModel:
@@ -67,7 +70,7 @@ class DiffusionModel:
     # ------------------------------------------------------------------ sampling
     def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
                guidance: Any = None, fixed: FixedAtoms | Sequence[FixedAtoms] | None = None,
-               steps: int = DEFAULT_STEPS, method: str = "pc", step_lr: float = 1e-5,
+               steps: int = DEFAULT_STEPS, method: str = "pc", step_lr: float | None = None,
                batch_size: int = DEFAULT_BATCH, guidance_scale: float = 1.0,
                guidance_weights: tuple[float, float, float] = (1.0, 1.0, 1.0), guidance_cutoff: float | None = None,
                resample: int = 0, cfg_scale: Any = 2.0, progress: bool = False,
@@ -95,6 +98,8 @@ class DiffusionModel:
             ``conditions`` (other than property values).
           steps: reverse steps (default :data:`DEFAULT_STEPS`).
           method: ``"pc"`` (predictor-corrector) or ``"ode"`` (probability flow).
+          step_lr: corrector step size (``e = step_lr (sigma_t / sigma_min)^2``); default: the model's own
+            (:meth:`default_step_lr`).
           resample: RePaint resampling: each step is repeated this many extra times (infilling; costs ``1 + r``x).
           stats: if a dict is given it receives ``seconds``, ``structures_per_s`` and ``overflow`` (cells whose
             neighbour list overflowed at some step).
@@ -106,6 +111,8 @@ class DiffusionModel:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         conditions = dict(conditions or {})
+        if step_lr is None:
+            step_lr = self.default_step_lr(csp="composition" in conditions)
         unknown = set(conditions) - {"composition", "n_atoms", "lattice"} - set(self.config.properties)
         if unknown:
             props = ", ".join(map(repr, self.config.properties)) or "none (it was not trained with property inputs; " \
@@ -192,6 +199,14 @@ class DiffusionModel:
         if stats is not None:
             stats.update(seconds=seconds, structures_per_s=n / max(seconds, 1e-9), overflow=overflow)
         return [c for c in out if c is not None]
+
+    def default_step_lr(self, csp: bool = False) -> float:
+        """The corrector step size this model samples with: ``metadata["sampler"]["step_lr"]`` (and
+        ``"step_lr_csp"`` for structure prediction) when its training recorded one (a sampler study), else
+        :data:`STEP_LR`."""
+        sampler = self.metadata.get("sampler", {})
+        value = sampler.get("step_lr_csp") if csp else None
+        return float(value if value is not None else sampler.get("step_lr", STEP_LR))
 
     def _guide(self, guidance: Any, scale: Any, weights: Sequence[float], cutoff: float | None, n: int
                ) -> Guide | None:
