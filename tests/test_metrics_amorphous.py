@@ -92,3 +92,107 @@ def test_errors():
         amorphous.amorphous_statistics([])
     with pytest.raises(ValueError):
         amorphous.pair_distribution(diamond(), r_max=-1.0)
+
+
+# ---- peaks, S(q) and targets ---------------------------------------------------------------------------------------
+
+BRAGG = {"111": 3, "220": 8, "311": 11}  # h^2 + k^2 + l^2 of the first three diamond reflections
+
+
+def shipped_asi_cell() -> Crystal:
+    from atomsmith.physics.asi_set import load_shipped
+
+    return load_shipped(64)[0]
+
+
+def test_peak_positions_of_noisy_peaks():
+    rng = np.random.default_rng(0)
+    x = np.arange(0.0, 8.0, 0.02)
+    clean = 1 + 4 * np.exp(-((x - 2.35) / 0.08) ** 2 / 2) + 1.2 * np.exp(-((x - 3.8) / 0.2) ** 2 / 2) \
+        + 0.4 * np.exp(-((x - 5.7) / 0.3) ** 2 / 2)
+    noisy = clean + rng.normal(0, 0.05, x.shape)
+    peaks = amorphous.peak_positions(x, noisy, 3, x_min=1.5, smooth_width=0.05, min_prominence=0.1)
+    assert np.all(np.abs(peaks - [2.35, 3.8, 5.7]) < [0.01, 0.02, 0.05]), peaks
+    # unsmoothed, the noise makes spurious maxima; a prominence threshold alone still skips them
+    assert np.sum(np.diff(np.sign(np.diff(noisy))) < 0) > 20
+    # fewer peaks than asked: NaN
+    two = amorphous.peak_positions(x, noisy, 4, x_min=1.5, x_max=5.0, smooth_width=0.05, min_prominence=0.1)
+    assert np.isnan(two[2:]).all() and np.isfinite(two[:2]).all()
+    with pytest.raises(ValueError, match="uniform"):
+        amorphous.peak_positions(np.array([0.0, 1.0, 3.0]), np.zeros(3))
+
+
+def test_direct_structure_factor_of_diamond_has_bragg_peaks_only_at_allowed_reflections():
+    crystal = diamond(2)  # 64 atoms
+    norm, s = amorphous.structure_factor_reciprocal(crystal, q_max=8.0)
+    unit = 2 * np.pi / A_SI
+    # allowed diamond reflections below 8 / unit: hkl all odd, or all even with h + k + l = 4m
+    allowed = [3, 8, 11, 16, 19, 24, 27, 32, 35, 40, 43]
+    bright = s > 1e-6
+    np.testing.assert_allclose(np.unique(np.round(norm[bright], 6)), np.round(unit * np.sqrt(allowed), 6))
+    # |F|^2 / N with F = sum over the 64 atoms: (111) and (311) 32, (220) 64; (200) and (222) are forbidden
+    for n, value in ((3, 32.0), (8, 64.0), (11, 32.0), (4, 0.0), (12, 0.0)):
+        at = np.abs(norm - unit * np.sqrt(n)) < 1e-6
+        assert at.any() and np.allclose(s[at & bright] if value else s[at], value, atol=1e-6), n
+    q, shell, counts = amorphous.structure_factor_direct(crystal, q_max=4.5, dq=0.05)
+    peaks = q[np.nan_to_num(shell) > 1.0]
+    np.testing.assert_allclose(peaks, unit * np.sqrt(list(BRAGG.values())), atol=0.025)
+    assert counts.sum() == np.sum(norm < 4.5)
+
+
+def test_structure_factor_from_gr_of_diamond_peaks_at_bragg_positions():
+    q = np.arange(1.0, 4.5, 0.005)
+    _, s = amorphous.structure_factor(diamond(), q, r_max=30.0)
+    # Bragg peaks reach S ~ 5-6 at R = 30 Å; the Lorch side-lobes between them stay below 0.5 in prominence
+    peaks = amorphous.peak_positions(q, s, 3, x_min=1.0, min_prominence=1.0)
+    np.testing.assert_allclose(peaks, 2 * np.pi / A_SI * np.sqrt(list(BRAGG.values())), atol=0.01)
+    assert np.max(s[q < 1.8]) < 0.5  # nothing below (111)
+
+
+def test_structure_factor_from_gr_equals_the_reciprocal_sum_on_an_asi_cell():
+    # exact identity (module docstring): the Lorch transform of the periodic g(r) is the direct S(G) smoothed by
+    # the window's kernel; the difference is the g(r) binning (0.01 Å) and the omitted |G| tail
+    cell = shipped_asi_cell()
+    q = np.arange(0.5, 12.0, 0.05)
+    for r_max in (8.0, 12.0):
+        _, from_gr = amorphous.structure_factor(cell, q, r_max=r_max)
+        direct = amorphous.structure_factor_windowed_direct(cell, q, r_max=r_max)
+        assert np.max(np.abs(from_gr - direct)) < 0.005, r_max  # measured: 0.0007 (R = 8 Å), 0.0013 (R = 12 Å)
+    assert np.ptp(from_gr) > 1.0  # not a flat line
+
+
+def test_structure_factor_from_gr_follows_the_shell_averaged_direct_sum_on_an_asi_cell():
+    # the physical comparison: the powder average of S(G) over shells of one 64-atom cell against the Lorch transform
+    cell = shipped_asi_cell()
+    q_shell, shell, counts = amorphous.structure_factor_direct(cell, q_max=10.0, dq=0.1)
+    _, from_gr = amorphous.structure_factor(cell, q_shell, r_max=12.0)
+    use = (q_shell > 1.5) & (counts >= 20)
+    smoothed = amorphous.smooth(q_shell, np.nan_to_num(shell, nan=1.0), 0.2)
+    # measured: rms 0.045; peaks 2.07 / 3.55 / 5.57 (shells) vs 2.00 / 3.53 / 5.58 Å^-1 (transform)
+    assert np.sqrt(np.mean((smoothed[use] - from_gr[use]) ** 2)) < 0.07
+    peaks_direct = amorphous.peak_positions(q_shell, smoothed, 3, **amorphous.SQ_PEAKS)
+    peaks_gr = amorphous.peak_positions(q_shell, from_gr, 3, **amorphous.SQ_PEAKS)
+    np.testing.assert_allclose(peaks_direct, peaks_gr, atol=0.1)
+
+
+def test_statistics_of_an_asi_cell_include_sq_peaks():
+    stats = amorphous.amorphous_statistics(shipped_asi_cell())
+    assert stats.sq_r_max == 12.0 and np.isfinite(stats.sq_peaks).all()
+    assert 1.8 < stats.sq_peaks[0] < 2.2 and 3.3 < stats.sq_peaks[1] < 3.8 and 5.3 < stats.sq_peaks[2] < 5.9
+    assert 2.3 < stats.gr_peaks[0] < 2.5
+
+
+def test_statistics_report_peaks_and_targets():
+    stats = amorphous.amorphous_statistics([diamond()], r_max=6.0, n_bins=600, with_sq=False)
+    np.testing.assert_allclose(stats.gr_peaks, A_SI * np.sqrt([3 / 16, 8 / 16, 11 / 16]), atol=0.01)
+    assert np.isnan(stats.sq_peaks).all()  # skipped (a crystal's Lorch side-lobes would pass the a-Si thresholds)
+    assert stats.first_peak == stats.gr_peaks[0] and stats.fourfold_fraction == 1.0 and stats.fivefold_fraction == 0
+    d = stats.as_dict()
+    assert d["gr_peaks"] == list(stats.gr_peaks) and d["fourfold_fraction"] == 1.0
+    report = amorphous.compare_to_targets(stats)
+    assert set(report) == set(amorphous.A_SI_TARGETS)
+    assert report["coordination_mean"]["ok"] and report["fourfold_fraction"]["ok"]
+    assert report["angle_std"]["ok"] and report["gr_peak_2"]["ok"]
+    assert not report["density_mean"]["ok"]  # 2.329 g/cm^3 > 2.30
+    assert not report["gr_peak_3"]["ok"] and not report["sq_peak_1"]["ok"]  # 4.50 Å; NaN
+    assert report["gr_peak_3"]["value"] == pytest.approx(4.503, abs=0.01)
