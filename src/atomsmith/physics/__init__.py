@@ -10,9 +10,19 @@ from atomsmith.physics.asi_set import load_shipped, make_asi_set
 from atomsmith.physics.md import MDConfig, MDState, init_state, run
 from atomsmith.physics.melt_quench import MeltQuenchConfig, melt_quench
 from atomsmith.physics.relax import FireConfig, fire_relax
-from atomsmith.physics.stillinger_weber import SILICON, SWModel, SWParams, evaluate, sw_energy_forces_stress
+from atomsmith.physics.stillinger_weber import (
+    PARAMETER_SETS,
+    SILICON,
+    VINK,
+    SWModel,
+    SWParams,
+    evaluate,
+    parameter_set,
+    sw_energy_forces_stress,
+)
 
 __all__ = [
-    "SILICON", "FireConfig", "MDConfig", "MDState", "MeltQuenchConfig", "SWModel", "SWParams", "evaluate",
-    "fire_relax", "init_state", "load_shipped", "make_asi_set", "melt_quench", "run", "sw_energy_forces_stress",
+    "PARAMETER_SETS", "SILICON", "VINK", "FireConfig", "MDConfig", "MDState", "MeltQuenchConfig", "SWModel",
+    "SWParams", "evaluate", "fire_relax", "init_state", "load_shipped", "make_asi_set", "melt_quench",
+    "parameter_set", "run", "sw_energy_forces_stress",
 ]

@@ -65,6 +65,26 @@ class SWParams:
 #: The original Stillinger-Weber silicon parameters.
 SILICON = SWParams()
 
+#: The parameters refitted to amorphous silicon by Vink, Barkema, van der Weg & Mousseau, J. Non-Cryst. Solids 282,
+#: 248 (2001): lambda = 31.5 (stiffer bond angles, against the five-fold defects of original SW a-Si) and
+#: epsilon = 1.64833 eV, all else as the original set. Ideal diamond has every angle tetrahedral, so its three-body
+#: energy vanishes and its energy is the pair term alone: the lattice constant stays at the original 5.431 Å
+#: (the pair minimum at r = 2^(1/6) sigma = 2.3517 Å) and the energy scales with epsilon, E = -2 epsilon =
+#: -3.29666 eV/atom (original: -4.3366 eV/atom). Derived here from the functional form; tests check both by
+#: minimising the energy over the lattice constant.
+VINK = SWParams(epsilon=1.64833, lam=31.5)
+
+#: Named parameter sets (``atomsmith data make-asi --potential NAME``).
+PARAMETER_SETS = {"original": SILICON, "vink": VINK}
+
+
+def parameter_set(name: str) -> SWParams:
+    """The :class:`SWParams` called ``name`` in :data:`PARAMETER_SETS`; raises ``ValueError`` for an unknown one."""
+    try:
+        return PARAMETER_SETS[name]
+    except KeyError:
+        raise ValueError(f"unknown SW parameter set {name!r}; known: {', '.join(PARAMETER_SETS)}") from None
+
 
 class SWOutput(NamedTuple):
     """Energy (eV), forces ``[n, 3]`` (eV/Å), stress ``[3, 3]`` (eV/Å^3, ``(1/V) dE/d strain``: positive is
