@@ -3,6 +3,7 @@ fast settings: 64 atoms, a few hundred MD steps)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -77,6 +78,39 @@ def test_melt_quench_is_reproducible(tiny_cell):
     assert not np.allclose(other.frac_coords, tiny_cell.frac_coords)
 
 
+def test_interrupted_cell_resumes_from_its_checkpoint(tmp_path, tiny_cell):
+    checkpoint = tmp_path / "cell.partial.npz"
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_checkpoint(message):
+        if "checkpoint at step 500" in message:
+            raise Killed  # as if the process died right after writing the checkpoint
+
+    with pytest.raises(Killed):
+        melt_quench(TINY, seed=3, index=1, progress=kill_after_checkpoint, checkpoint=checkpoint,
+                    checkpoint_every_s=0.0)
+    assert checkpoint.exists()
+    messages = []
+    other = melt_quench(TINY, seed=3, index=2, progress=messages.append, checkpoint=checkpoint,
+                        checkpoint_every_s=1e9)
+    assert any("ignoring" in m for m in messages) and not checkpoint.exists()  # another cell's checkpoint
+    assert not np.allclose(other.frac_coords, tiny_cell.frac_coords)
+    with pytest.raises(Killed):
+        melt_quench(TINY, seed=3, index=1, progress=kill_after_checkpoint, checkpoint=checkpoint,
+                    checkpoint_every_s=0.0)
+    messages = []
+    resumed = melt_quench(TINY, seed=3, index=1, progress=messages.append, checkpoint=checkpoint)
+    assert any("resumed" in m and "step 500" in m for m in messages)
+    np.testing.assert_allclose(resumed.frac_coords, tiny_cell.frac_coords, atol=1e-6)  # same as uninterrupted
+    assert resumed.properties["energy"] == pytest.approx(tiny_cell.properties["energy"], abs=1e-4)
+    assert not checkpoint.exists()
+    checkpoint.write_bytes(b"not a checkpoint")  # unreadable: ignored
+    again = melt_quench(TINY, seed=3, index=1, checkpoint=checkpoint)
+    np.testing.assert_allclose(again.frac_coords, tiny_cell.frac_coords, atol=1e-6)
+
+
 def test_set_is_cached(tmp_path, tiny_cell):
     messages = []
     first = asi_set.make_asi_set(TINY, 1, seed=3, cache_dir=tmp_path, progress=messages.append)
@@ -136,9 +170,109 @@ def test_command_defaults_match_config():
     import inspect
 
     from atomsmith.cli import make_asi
+    from atomsmith.physics.stillinger_weber import PARAMETER_SETS, parameter_set
 
     defaults = MeltQuenchConfig()
     options = {name: p.default.default for name, p in inspect.signature(make_asi.make_asi).parameters.items()}
     for field in ("density", "start", "t_melt", "melt_ps", "hot_quench_rate", "t_hold", "hold_ps", "quench_rate",
-                  "t_final", "anneal_ps", "dt", "friction", "fmax"):
+                  "t_final", "anneal_ps", "dt", "friction", "fmax", "relax_cell"):
         assert options[field] == getattr(defaults, field), field
+    assert options["pressure"] == defaults.pressure_gpa
+    assert make_asi.parse_anneals(options["anneal"]) == defaults.anneals
+    assert parameter_set(options["potential"]) == defaults.params
+    assert make_asi.POTENTIALS == tuple(PARAMETER_SETS)
+
+
+def test_anneal_plateaus_schedule():
+    from atomsmith.physics.melt_quench import _schedule
+
+    # 3000 K melt 1 ps; 3000 -> 2000 K at 1e15 K/s (1 ps); no hold; 2000 -> 300 K at 1e13 K/s with 5 ps at 1000 K
+    # and 2 ps at 600 K: ramps of 100 + 40 + 30 ps
+    config = MeltQuenchConfig(n_atoms=64, t_melt=3000.0, melt_ps=1.0, t_hold=2000.0, hold_ps=0.0,
+                              hot_quench_rate=1e15, quench_rate=1e13, anneals=[(1000, 5), (600, 2)], anneal_ps=1.0)
+    assert config.anneals == ((1000.0, 5.0), (600.0, 2.0))
+    assert [(n, a, b, k) for n, a, b, k in config.segments()] == [
+        ("melt", 3000.0, 3000.0, 500), ("quench_hot", 3000.0, 2000.0, 500), ("hold", 2000.0, 2000.0, 0),
+        ("quench_1", 2000.0, 1000.0, 50000), ("anneal_1", 1000.0, 1000.0, 2500), ("quench_2", 1000.0, 600.0, 20000),
+        ("anneal_2", 600.0, 600.0, 1000), ("quench_3", 600.0, 300.0, 15000), ("anneal", 300.0, 300.0, 500)]
+    assert config.steps() == {"melt": 500, "quench_hot": 500, "hold": 0, "quench": 85000, "anneal_mid": 3500,
+                              "anneal": 500}
+    assert config.n_steps == 90000 and config.total_ps == pytest.approx(180.0)
+    assert config.quench_ps == pytest.approx(178.0)
+    schedule = _schedule(config)
+    assert len(schedule) == config.n_steps
+    np.testing.assert_allclose(schedule[1000 + 50000:1000 + 52500], 1000.0)  # the first plateau
+    assert schedule[1000 + 49999] == pytest.approx(1000.0) and schedule[1000] == pytest.approx(1999.98, abs=0.01)
+    assert np.all(np.diff(schedule) <= 1e-3)  # never heats
+    assert "2 ps at 600 K" in config.describe() and "vink" not in config.describe()
+    # without plateaus the schedule is the earlier one: one ramp, rounded as a whole
+    plain = MeltQuenchConfig(n_atoms=64)
+    assert [s[0] for s in plain.segments()] == ["melt", "quench_hot", "hold", "quench_1", "anneal"]
+    assert "anneal_mid" not in plain.steps()
+    for bad in ([(1200.0, 1.0)], [(500.0, 1.0), (800.0, 1.0)], [(800.0, -1.0)]):
+        with pytest.raises(ValueError, match="anneals"):
+            MeltQuenchConfig(anneals=bad)
+    with pytest.raises(ValueError, match="relax_cell"):
+        MeltQuenchConfig(pressure_gpa=1.0)
+
+
+def test_protocol_keys_of_earlier_protocols_are_unchanged():
+    # the key of the default 64-atom protocol recorded in experiments/a_si_data/results.json (rate_study_64, made
+    # before the plateau / potential / cell-relaxation options existed): its cached cells stay valid
+    from atomsmith.physics.stillinger_weber import VINK
+
+    assert asi_set.protocol_key(MeltQuenchConfig(n_atoms=64)) == "aa6a994237901059"
+    keys = {asi_set.protocol_key(MeltQuenchConfig(n_atoms=64, **change)) for change in
+            ({}, {"params": VINK}, {"anneals": ((800.0, 1.0),)}, {"relax_cell": True})}
+    assert len(keys) == 4
+
+
+def test_vink_slow_protocol_with_plateau_and_cell_relaxation():
+    from atomsmith.physics.stillinger_weber import VINK
+
+    config = dataclasses.replace(TINY, params=VINK, anneals=((900.0, 0.2),), relax_cell=True)
+    cell = melt_quench(config, seed=3, index=1)
+    p = cell.properties
+    assert "vink parameters" in p["protocol"] and "relaxed to 0.0 GPa" in p["protocol"]
+    assert p["relax_converged"] and abs(p["pressure_gpa"]) < 0.05  # zero pressure after the cell relaxation
+    assert abs(cell.density - 2.29) > 1e-3  # the cell did change
+    assert abs(p["t_anneal_mid_mean"] - 900) < 200
+    assert p["md_steps"] == config.n_steps and 0 < p["md_seconds"] < p["seconds"]
+    assert -3.3 < p["energy_per_atom"] < -2.8  # above Vink diamond (-2 eps = -3.297), a bound solid
+    cell.check_distances(1.9)
+
+
+def test_make_asi_command_builds_the_protocol(tmp_path, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    from atomsmith.cli import make_asi
+    from atomsmith.physics.stillinger_weber import VINK
+    from atomsmith.structures.crystal import Crystal
+
+    seen = {}
+
+    def fake_set(config, n_cells, seed, **kwargs):  # no MD: the command's part is building the config
+        seen["config"] = config
+        basis = np.array([[0, 0, 0], [0, 2, 2], [2, 0, 2], [2, 2, 0], [1, 1, 1], [1, 3, 3], [3, 1, 3], [3, 3, 1]]) / 4
+        return [Crystal(np.eye(3) * 5.431, basis, [14] * 8)] * n_cells
+
+    monkeypatch.setattr(asi_set, "make_asi_set", fake_set)
+    app = typer.Typer()
+    make_asi.register(app)
+    base = ["data", "make-asi", "--n-cells", "1", "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, base + ["--potential", "vink", "--quench-rate", "1e12", "--anneal", "1000:100",
+                                             "--anneal", "700:50", "--relax-cell"])
+    assert result.exit_code == 0, result.output
+    config = seen["config"]
+    assert config.params == VINK and config.quench_rate == 1e12 and config.relax_cell
+    assert config.anneals == ((1000.0, 100.0), (700.0, 50.0))
+    summary = json.loads((tmp_path / "o" / "a_si_summary.json").read_text())
+    assert summary["a_si_targets"]["coordination_mean"]["ok"]  # diamond: 4.0
+    assert not summary["a_si_targets"]["density_mean"]["ok"]  # 2.33 g/cm^3
+    for bad, message in ((["--potential", "tersoff"], "unknown SW parameter set"),
+                         (["--anneal", "1000"], "TEMPERATURE:PS"), (["--anneal", "5000:1"], "anneals")):
+        out = CliRunner().invoke(app, base + ["--force"] + bad)
+        assert out.exit_code == 2 and message in out.output, out.output
+    assert all(flag in CliRunner().invoke(app, ["data", "make-asi", "--help"]).output
+               for flag in ("--potential", "--anneal", "--relax-cell"))

@@ -1,5 +1,13 @@
 """``atomsmith data make-asi``: amorphous silicon cells by Stillinger-Weber melt-quench, cached, written as extxyz.
 
+The potential (``--potential original|vink``), slow quenches with plateaus (``--anneal T:PS``, repeatable) and a
+zero-pressure cell relaxation at the end (``--relax-cell``) select the protocols of
+``experiments/a_si_data/PROTOCOL_PLAN.md``; e.g. the Vink parameters, melt at 2500 K, cool at 1e12 K/s to 300 K
+with a 100 ps anneal at 1000 K::
+
+    atomsmith data make-asi --potential vink --t-melt 2500 --t-hold 2000 --hot-quench-rate 1e13 --hold-ps 0 \
+        --quench-rate 1e12 --anneal 1000:100 --n-atoms 64 --out out/
+
 Option defaults equal :class:`~atomsmith.physics.melt_quench.MeltQuenchConfig`'s (a test checks it; they are
 repeated here so that ``atomsmith --help`` does not import JAX). The command joins the ``data`` group made by
 :mod:`atomsmith.cli.data` (list ``make_asi`` after ``data`` in ``COMMAND_MODULES``); :func:`register_on` adds it to
@@ -13,6 +21,23 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+
+#: The names of :data:`atomsmith.physics.stillinger_weber.PARAMETER_SETS` (repeated so that --help needs no JAX).
+POTENTIALS = ("original", "vink")
+
+
+def parse_anneals(values: list[str] | None) -> tuple[tuple[float, float], ...]:
+    """``["1000:100", ...]`` -> ``((1000.0, 100.0), ...)`` (temperature K, duration ps); ``ValueError`` if malformed."""
+    out = []
+    for text in values or []:
+        parts = text.split(":")
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            out.append((float(parts[0]), float(parts[1])))
+        except ValueError:
+            raise ValueError(f"--anneal takes TEMPERATURE:PS (e.g. 1000:100), got {text!r}") from None
+    return tuple(out)
 
 
 def make_asi(
@@ -35,6 +60,17 @@ def make_asi(
     dt: float = typer.Option(2.0, "--dt", help="MD time step, fs."),
     friction: float = typer.Option(0.01, "--friction", help="Langevin friction, 1/fs."),
     fmax: float = typer.Option(1e-3, "--fmax", help="FIRE force tolerance, eV/Å."),
+    potential: str = typer.Option("original", "--potential",
+                                  help="SW parameter set: original (Stillinger & Weber 1985, lambda 21, "
+                                       "eps 2.1683 eV) or vink (a-Si refit, Vink et al. 2001: lambda 31.5, "
+                                       "eps 1.64833 eV)."),
+    anneal: Optional[list[str]] = typer.Option(None, "--anneal", metavar="T:PS",
+                                               help="Plateau in the t-hold -> t-final ramp: hold T kelvin for PS "
+                                                    "ps, then cool on at --quench-rate. Repeatable (descending T)."),
+    relax_cell: bool = typer.Option(False, "--relax-cell/--fixed-cell",
+                                    help="Final FIRE also relaxes the cell to --pressure (zero-pressure density "
+                                         "of the potential) instead of keeping --density."),
+    pressure: float = typer.Option(0.0, "--pressure", help="External pressure for --relax-cell, GPa."),
     single_file: bool = typer.Option(False, "--single-file", help="One multi-frame a_si.extxyz instead of one "
                                                                    "file per cell."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root; default $ATOMSMITH_CACHE_DIR "
@@ -42,12 +78,14 @@ def make_asi(
     no_cache: bool = typer.Option(False, "--no-cache", help="Regenerate every cell (overwrites the cache)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
-    """Make amorphous-Si cells (SW potential): random start, melt, cool, hold, cool, anneal, FIRE relax."""
+    """Make amorphous-Si cells (SW potential): random start, melt, cool, hold, cool (with optional anneal
+    plateaus), anneal, FIRE relax (fixed cell, or the cell too with --relax-cell)."""
     from rich.console import Console
 
-    from atomsmith.metrics.amorphous import amorphous_statistics
+    from atomsmith.metrics.amorphous import amorphous_statistics, compare_to_targets
     from atomsmith.physics.asi_set import make_asi_set, protocol_key
     from atomsmith.physics.melt_quench import MeltQuenchConfig
+    from atomsmith.physics.stillinger_weber import parameter_set
     from atomsmith.structures import io
 
     console = Console(stderr=True)
@@ -55,14 +93,15 @@ def make_asi(
         config = MeltQuenchConfig(n_atoms=n_atoms, density=density, start=start, t_melt=t_melt, melt_ps=melt_ps,
                                   hot_quench_rate=hot_quench_rate, t_hold=t_hold, hold_ps=hold_ps,
                                   quench_rate=quench_rate, t_final=t_final, anneal_ps=anneal_ps, dt=dt,
-                                  friction=friction, fmax=fmax)
+                                  friction=friction, fmax=fmax, params=parameter_set(potential),
+                                  anneals=parse_anneals(anneal), relax_cell=relax_cell, pressure_gpa=pressure)
         if n_cells < 1:
             raise ValueError(f"--n-cells must be >= 1, got {n_cells}")
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
-    console.print(f"protocol {protocol_key(config)}: {config.describe()}")
+    console.print(f"protocol {protocol_key(config)}: {config.describe()} ({config.n_steps} MD steps per cell)")
     crystals = make_asi_set(config, n_cells, seed, cache_dir=cache_dir, use_cache=not no_cache,
                             progress=lambda msg: console.print(msg, highlight=False))
     try:
@@ -76,12 +115,15 @@ def make_asi(
         raise typer.Exit(1) from None
     stats = amorphous_statistics(crystals)
     summary = {"protocol": config.describe(), "protocol_key": protocol_key(config), "seed": seed,
-               "files": [p.name for p in paths], "statistics": stats.as_dict()}
+               "files": [p.name for p in paths], "statistics": stats.as_dict(),
+               "a_si_targets": compare_to_targets(stats)}
     with io.atomic_write(out / "a_si_summary.json", overwrite=True) as handle:  # rewritten with the cell files
         handle.write(json.dumps(summary, indent=2))
+    peaks = lambda values: " / ".join(f"{v:.2f}" for v in values)  # noqa: E731
     console.print(f"wrote {len(paths)} file(s) to {out}: density {stats.density_mean:.3f} g/cm^3, coordination "
-                  f"{stats.coordination_mean:.3f}, angle {stats.angle_mean:.1f} ± {stats.angle_std:.1f} deg, "
-                  f"first g(r) peak {stats.first_peak:.3f} Å")
+                  f"{stats.coordination_mean:.3f} (4-fold {stats.fourfold_fraction:.1%}, 5-fold "
+                  f"{stats.fivefold_fraction:.1%}), angle {stats.angle_mean:.1f} ± {stats.angle_std:.1f} deg, "
+                  f"g(r) peaks {peaks(stats.gr_peaks)} Å, S(q) peaks {peaks(stats.sq_peaks)} 1/Å")
 
 
 def register_on(group: typer.Typer) -> None:

@@ -3,8 +3,9 @@ the small set shipped with the package.
 
 Cache layout: ``<cache_dir>/a_si/<protocol key>/n<atoms>_seed<seed>_<index>.extxyz``, one finished cell per file,
 where the key is a hash of the full protocol (:class:`MeltQuenchConfig`). A cell is generated only if its file is
-missing, so an interrupted run resumes and a repeated command is instant. Cell ``i`` of seed ``s`` is the same
-whatever the number of cells asked for.
+missing, so an interrupted run resumes and a repeated command is instant; a cell in progress keeps a checkpoint of
+its MD state beside it (``*.partial.npz``, every 5 minutes), so a long cell resumes mid-way too. Cell ``i`` of
+seed ``s`` is the same whatever the number of cells asked for.
 """
 
 from __future__ import annotations
@@ -23,9 +24,18 @@ from atomsmith.structures.crystal import Crystal
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "datasets" / "files" / "a_si"
 
 
+#: Settings added to :class:`MeltQuenchConfig` after cells were cached, with the value that means "as before":
+#: left out of the key at that value, so the protocols that existed keep their keys (and their cached cells).
+_LATER_SETTINGS = {"anneals": (), "relax_cell": False, "pressure_gpa": 0.0}
+
+
 def protocol_key(config: MeltQuenchConfig) -> str:
     """16 hex digits identifying every setting of ``config`` (and so the cache folder)."""
-    text = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    settings = dataclasses.asdict(config)
+    for name, neutral in _LATER_SETTINGS.items():
+        if settings[name] == neutral:
+            del settings[name]
+    text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -56,8 +66,8 @@ def make_asi_set(config: MeltQuenchConfig, n_cells: int, seed: int = 0, cache_di
             if progress is not None:
                 progress(f"cell {index}: cached ({path})")
             continue
-        crystal = melt_quench(config, seed, index, progress=progress)
         path.parent.mkdir(parents=True, exist_ok=True)
+        crystal = melt_quench(config, seed, index, progress=progress, checkpoint=path.with_suffix(".partial.npz"))
         io.write(path, crystal, overwrite=True)
         if progress is not None:
             p = crystal.properties
