@@ -112,7 +112,7 @@ class Crystal:
     # ------------------------------------------------------------------ validation
     def _check_cheap(self) -> None:
         if not np.all(np.isfinite(self.lattice)):
-            raise errors.NonFiniteError(f"lattice contains non-finite values:\n{self.lattice}")
+            raise errors.NonFiniteError(f"lattice contains non-finite values: {self.lattice.tolist()}")
         bad = np.flatnonzero(~np.all(np.isfinite(self.frac_coords), axis=1))
         if bad.size:
             raise errors.NonFiniteError(

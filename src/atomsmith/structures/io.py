@@ -29,7 +29,7 @@ import numpy as np
 
 from atomsmith.structures import errors
 from atomsmith.structures.convert import from_ase, from_pymatgen, to_ase, to_pymatgen
-from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE, Crystal
+from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE, MIN_VOLUME, Crystal
 
 FORMATS = ("cif", "extxyz", "poscar")
 
@@ -67,8 +67,8 @@ def detect_format(path: str | os.PathLike) -> str:
     if name.startswith(("poscar", "contcar")) or name.endswith((".vasp", ".poscar")):
         return "poscar"
     raise errors.MalformedFileError(
-        f"cannot tell the format of {str(path)!r} from its name; use .cif, .extxyz/.xyz, .vasp or POSCAR, "
-        f"or pass format= one of {FORMATS}")
+        f"cannot tell the format of {str(path)!r} from its name: name it *.cif, *.extxyz / *.xyz, *.vasp or POSCAR "
+        f"(or give the format: one of {', '.join(FORMATS)})")
 
 
 def parse_cif(text: str, source: str = "<string>") -> list[Crystal]:
@@ -90,6 +90,9 @@ def parse_cif(text: str, source: str = "<string>") -> list[Crystal]:
             structures = parser.parse_structures(primitive=False, on_error="raise")
         except errors.StructureError:
             raise
+        except np.linalg.LinAlgError as exc:  # a flat cell that _check_cif_cells did not see as such
+            raise errors.SingularCellError(f"{source}: the cell is singular (its vectors are linearly dependent): "
+                                           f"{exc}") from exc
         except Exception as exc:  # noqa: BLE001 - pymatgen raises many types; report them as one
             caught = [w for w in caught if not issubclass(w.category, (DeprecationWarning, FutureWarning))]
             detail = "; ".join(str(w.message) for w in caught[:3])
@@ -197,6 +200,55 @@ def _in_file_order(crystal: Crystal, numbers: np.ndarray, frac: np.ndarray) -> C
     return crystal.permuted(order).replace(frac_coords=frac)
 
 
+#: Type symbols that pymatgen's CifParser maps by name (water and a few ions); "" means no element.
+_CIF_SPECIAL_SYMBOLS = {"Hw": "H", "Ow": "O", "Wat": "O", "wat": "O", "OH": "", "OH2": "", "NO3": "N"}
+
+
+def cif_element(token: str) -> str | None:
+    """The element symbol a CIF ``_atom_site_type_symbol`` stands for, read as pymatgen's CifParser reads it:
+    a few special names (``Wat`` -> O), else the first two letters (``Fe3+`` -> Fe), else the first letter
+    (``O2-(H2O)`` -> O); ``None`` when neither is a chemical element."""
+    from ase.data import atomic_numbers
+
+    special = re.match("|".join(_CIF_SPECIAL_SYMBOLS), token)
+    if special:
+        return _CIF_SPECIAL_SYMBOLS[special.group()] or None
+    for candidate in (token[:2].title(), token[:1].upper()):
+        if atomic_numbers.get(candidate, 0) > 0:
+            return candidate
+    return None
+
+
+_CELL_TAGS = ("_cell_length_a", "_cell_length_b", "_cell_length_c", "_cell_angle_alpha", "_cell_angle_beta",
+              "_cell_angle_gamma")
+
+
+def _check_cif_cell(block: list[tuple[int, str]], source: str) -> None:
+    """A non-finite cell parameter (:class:`NonFiniteError`) or a flat cell (:class:`SingularCellError`), named
+    with its values; pymatgen reported these as a numpy matrix dump or ``Singular matrix``."""
+    values: dict[str, float] = {}
+    for number, line in block:
+        tokens = _cif_tokens(line)
+        tag = tokens[0].lower() if tokens else ""
+        if tag in _CELL_TAGS and len(tokens) > 1:
+            try:
+                values[tag] = float(re.sub(r"\(.*\)?$", "", tokens[1]))
+            except ValueError:
+                continue  # '?' or '.': left to pymatgen
+            if not np.isfinite(values[tag]):
+                raise errors.NonFiniteError(f"{source}: {tag} on line {number} is {tokens[1]}, not a finite number")
+    if len(values) != len(_CELL_TAGS):
+        return
+    a, b, c, alpha, beta, gamma = (values[t] for t in _CELL_TAGS)
+    cosines = np.cos(np.radians([alpha, beta, gamma]))
+    radicand = 1.0 - np.sum(cosines ** 2) + 2.0 * np.prod(cosines)
+    volume = a * b * c * float(np.sqrt(max(radicand, 0.0))) if min(a, b, c) > 0 else 0.0
+    if volume <= max(MIN_VOLUME, 1e-9 * abs(a * b * c)):
+        raise errors.SingularCellError(
+            f"{source}: the cell a, b, c = {a:g}, {b:g}, {c:g} Å, alpha, beta, gamma = {alpha:g}, {beta:g}, {gamma:g} "
+            f"deg has volume {volume:.3g} Å^3: its vectors are (nearly) linearly dependent")
+
+
 def _check_cif_atom_sites(text: str, source: str) -> list[tuple[np.ndarray, np.ndarray] | None]:
     """Cheap checks of each block's atom-site table, so that bad files give one error naming the problem.
 
@@ -212,6 +264,7 @@ def _check_cif_atom_sites(text: str, source: str) -> list[tuple[np.ndarray, np.n
 
     orders: list[tuple[np.ndarray, np.ndarray] | None] = []
     for block in _cif_blocks(text):
+        _check_cif_cell(block, source)
         n_symops, n_atoms, formula = None, None, None
         table: list[tuple[int, list[float]]] | None = None
         for number, line in block:
@@ -241,8 +294,8 @@ def _check_cif_atom_sites(text: str, source: str) -> list[tuple[np.ndarray, np.n
                 label = row[col["_atom_site_label"]][0] if "_atom_site_label" in col else f"on line {line_no}"
                 if "_atom_site_type_symbol" in col:
                     token = row[col["_atom_site_type_symbol"]][0]
-                    symbol = "".join(ch for ch in token if ch.isalpha())
-                    if symbol not in atomic_numbers or atomic_numbers[symbol] == 0:
+                    symbol = cif_element(token)
+                    if symbol is None:
                         raise errors.UnknownElementError(
                             f"{source}: unknown element {token!r} for atom {label} on line {line_no}")
                 xyz = []
@@ -297,13 +350,13 @@ def read(path: str | os.PathLike, format: str | None = None,
       min_distance: raise :class:`OverlappingAtomsError` if two atoms are closer (Å); ``None`` skips the check.
     """
     path = Path(path)
+    if path.is_dir():  # before the format: a directory's name says nothing about it
+        raise errors.MalformedFileError(f"{path} is a directory, not a structure file; give the files in it")
     fmt = (format or detect_format(path)).lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    if path.is_dir():
-        raise errors.MalformedFileError(f"{path} is a directory, not a structure file")
     source = str(path)
     if fmt == "cif":
         text = read_text(path)
