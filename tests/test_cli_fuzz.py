@@ -1,7 +1,7 @@
 """CLI fuzzing: every command that reads files, given malformed ones, fails cleanly.
 
-Clean failure: a non-zero exit code (2 = bad input / usage error reported by typer, 1 = the command's own error
-report, as ``atomsmith evaluate`` does), a message on stderr that names the offending file, no Python traceback,
+Clean failure: a non-zero exit code (2 = bad input / usage error, reported in one ``error: ...`` line on stderr;
+1 = the command's own error report), a message on stderr that names the offending file, no Python traceback,
 and no output file (nor a temporary one) left behind.
 
 Bad inputs: an empty file, binary garbage, a truncated CIF, a CIF with the unknown element ``Xx``, overlapping
@@ -76,6 +76,10 @@ def assert_clean_failure(result, name: str, out=None, codes=(1, 2)) -> str:
     assert result.exit_code in codes, f"exit code {result.exit_code}: {result.output}\n{result.exception!r}"
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output + stderr
+    if result.exit_code == 2:  # bad input: one `error: ...` line, the last (after any progress notes)
+        lines = [line for line in stderr.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("error: ")]
+        assert len(errors) == 1 and lines[-1] == errors[0], f"not one error line: {stderr!r}"
     flat = " ".join(stderr.replace("│", " ").split())
     assert name in "".join(flat.split()), f"stderr does not name {name}: {flat}"  # rich may fold a long path
     if out is not None:

@@ -37,6 +37,7 @@ def assemble(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from atomsmith.api.assembly import NothingAssembledError, assemble as run, n_atoms_of
+    from atomsmith.cli.outputs import check_output
     from atomsmith.cli.sample import _output_plan
     from atomsmith.cli.summary import print_summary
     from atomsmith.generators.protocol import InvalidRequestError
@@ -46,8 +47,7 @@ def assemble(
     out_format, directory, _ = _output_plan(out, fmt, 1)
     if directory:
         raise typer.BadParameter("give a file name (.extxyz, .cif, .vasp) for the best structure", param_hint="--out")
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    check_output(out, force)
     try:
         total = n_atoms_of(task)
     except InvalidRequestError as exc:

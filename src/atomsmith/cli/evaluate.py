@@ -92,14 +92,15 @@ def evaluate_command(
     from rich.console import Console
 
     from atomsmith.api.evaluation import training_set
+    from atomsmith.cli.outputs import check_output
     from atomsmith.metrics.evaluate import TASKS, evaluate, json_safe
     from atomsmith.structures.io import atomic_write
 
     console = Console(stderr=True)
     if task not in TASKS:
         raise typer.BadParameter(f"--task must be one of {TASKS}, got {task!r}")
-    if out is not None and out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    if out is not None:
+        check_output(out, force)
     if (struct_cutoff is None) != (comp_cutoff is None):
         raise typer.BadParameter("give both --struct-cutoff and --comp-cutoff, or neither")
     cutoffs = (struct_cutoff, comp_cutoff) if struct_cutoff is not None else None

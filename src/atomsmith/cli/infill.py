@@ -12,6 +12,9 @@ from pathlib import Path
 
 import typer
 
+#: checkpoint kinds ``infill`` takes: crystal diffusion models (crystal infilling) and environment VAEs.
+INFILL_KINDS = ("diffusion", "train-state:diffusion", "gram-vae", "eq-vae")
+
 
 def _parse_indices(text: str) -> list[int]:
     try:
@@ -70,12 +73,14 @@ def infill_command(
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures import io
 
-    from atomsmith.pretrained import UnknownModelError, kind_of
+    from atomsmith.cli.outputs import check_output
+    from atomsmith.pretrained import kind_of, require_kind
     from atomsmith.training.checkpoint import CheckpointError
 
-    try:
+    try:  # UnknownModelError and WrongModelKindError are ValueErrors
         kind = kind_of(model)
-    except (UnknownModelError, CheckpointError, ValueError, OSError) as exc:
+        require_kind(model, kind, INFILL_KINDS)
+    except (CheckpointError, ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
     if kind in ("diffusion", "train-state:diffusion"):
         if environment is not None:
@@ -85,7 +90,10 @@ def infill_command(
         if fixed is None:
             raise typer.BadParameter("give the partial crystal with --fixed FILE", param_hint="--fixed")
         from atomsmith.cli.infill_crystal import infill_crystals
+        from atomsmith.cli.sample import _output_plan
         from atomsmith.pretrained import load_model
+
+        check_output(out, force, directory=_output_plan(out, fmt, n)[1])  # before loading the model
 
         try:
             generator = load_model(model)
@@ -96,8 +104,7 @@ def infill_command(
     if environment is None:
         raise typer.BadParameter("give the environment file (ENVIRONMENT)", param_hint="ENVIRONMENT")
     console = Console(stderr=True)
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    check_output(out, force)
     vae = load_environment_vae(model)
     crystal = read_structure(environment, "ENVIRONMENT")
     try:

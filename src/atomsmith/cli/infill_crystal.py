@@ -19,6 +19,7 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
 
     from atomsmith.api.infilling import infill
     from atomsmith.api.sampling import parse_composition
+    from atomsmith.cli.outputs import check_output
     from atomsmith.cli.summary import print_summary
     from atomsmith.cli.sample import _output_plan, _write
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
@@ -29,8 +30,7 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
 
     console = Console(stderr=True)
     out_format, directory, gz = _output_plan(out, fmt, n)
-    if out.exists() and not force and (not directory or not out.is_dir() or any(out.iterdir())):
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    check_output(out, force, directory=directory)
     if n_free is None:
         raise typer.BadParameter("give the number of atoms to generate with --n-free", param_hint="--n-free")
     try:

@@ -58,13 +58,13 @@ def interpolate_command(
     from rich.console import Console
 
     from atomsmith.api.interpolation import path
+    from atomsmith.cli.outputs import check_output
     from atomsmith.generators import environment_ops as ops
     from atomsmith.generators import latent_interpolation as li
     from atomsmith.generators.protocol import InvalidRequestError
 
     console = Console(stderr=True)
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    check_output(out, force)
     vae = load_environment_vae(model)
     a, b = read_structure(first, "FIRST"), read_structure(second, "SECOND")
     try:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from atomsmith.cli.errors import OneLineErrorGroup
+
 app = typer.Typer(
     name="atomsmith",
+    cls=OneLineErrorGroup,  # every usage or input error: one line on stderr, exit code 2
     help="Generative inverse design of crystalline and amorphous materials (JAX).",
     no_args_is_help=True,
     add_completion=False,

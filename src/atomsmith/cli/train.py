@@ -57,7 +57,8 @@ def diffusion(
     from atomsmith.training.loop import TrainConfig, count_params
 
     console = Console(stderr=True)
-    opts.check_output(out, force)
+    opts.check_output(out, force, opts.train_state_path(out, train_state))  # before loading data
+    opts.announce_resume(opts.train_state_path(out, train_state), "diffusion", console)
     if species_process not in ("absorbing", "gaussian"):
         raise typer.BadParameter(f"{species_process!r}: use absorbing or gaussian", param_hint="--species-process")
     state_path = opts.train_state_path(out, train_state)
@@ -80,8 +81,9 @@ def diffusion(
                             "validation": f"{dataset}:val" if data is None else f"held-out {val_fraction:g}",
                             "n_train": len(train), "batch_size": batch_size, "seed": seed}}
     t1 = time.perf_counter()
-    model, result = train_diffusion(config, train, val, tc, batch_size=batch_size, checkpoint_path=state_path,
-                                    metadata=meta, progress=progress)
+    with opts.interruptible(state_path, "diffusion"):
+        model, result = train_diffusion(config, train, val, tc, batch_size=batch_size, checkpoint_path=state_path,
+                                        metadata=meta, progress=progress)
     wall = time.perf_counter() - t1
     last_val = next((h for h in reversed(result.history) if "val_loss" in h), {})
     how = {**meta["how_trained"], "steps": int(result.state.step), "wall_time_s_last_call": round(wall, 1),

@@ -41,7 +41,9 @@ def gram_vae(
     from atomsmith.training.loop import TrainConfig
 
     console = Console(stderr=True)
-    opts.check_output(out, force)
+    state_path = opts.train_state_path(out, train_state)
+    opts.check_output(out, force, state_path)
+    opts.announce_resume(state_path, "gram-vae", console)
     try:
         config = gconfig.preset(preset)
         changes = {k: v for k, v in (("kl_weight", kl_weight), ("latent_dim", latent_dim)) if v is not None}
@@ -62,9 +64,9 @@ def gram_vae(
     how = {"command": command, "data": data, "n_cells": len(cells), "cells_split": dict(splits.cells),
            "n_train_environments": int(len(splits.train)), "preset": preset, "seed": seed}
     t0 = time.perf_counter()
-    model, summary = train_gram_vae(splits.train, splits.val, config, tc, batch_size=batch_size,
-                                    checkpoint_path=opts.train_state_path(out, train_state),
-                                    metadata={"how_trained": how}, progress=progress)
+    with opts.interruptible(state_path, "gram-vae"):
+        model, summary = train_gram_vae(splits.train, splits.val, config, tc, batch_size=batch_size,
+                                        checkpoint_path=state_path, metadata={"how_trained": how}, progress=progress)
     n_mix = (16 if preset == "improved" else 0) if mixture is None else mixture
     if n_mix:
         model = model.with_latent_mixture(splits.train, n_components=n_mix, seed=seed)

@@ -7,8 +7,10 @@ A typer ``OptionInfo`` is an immutable default marker, so one instance can be th
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -31,10 +33,73 @@ VAL_FRACTION = typer.Option(0.2, help="Held-out validation fraction when there i
                                       "(--data, or --val-split equal to --train-split).")
 
 
-def check_output(out: Path, force: bool) -> None:
-    """Refuse to overwrite an existing checkpoint unless ``--force`` was given (a CLI usage error, exit code 2)."""
-    if out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+def check_output(out: Path, force: bool, train_state: Path | None = None) -> None:
+    """Before any work: refuse an existing checkpoint unless ``--force`` was given, and an ``--out`` or training
+    state that cannot be written (:func:`atomsmith.cli.outputs.check_output`; a usage error, exit code 2)."""
+    from atomsmith.cli.outputs import check_output as check_writable
+
+    check_writable(out, force)
+    if train_state is not None:  # an existing training state is resumed, not overwritten
+        check_writable(train_state, True, param_hint="--train-state")
+
+
+def saved_step(state_path: Path) -> int | None:
+    """The optimiser step stored in a training state (``None`` when it holds none)."""
+    import numpy as np
+
+    from atomsmith.training import checkpoint as ckpt
+
+    state, _ = ckpt.load(state_path)
+    try:
+        return int(np.asarray(state["state"]["step"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def announce_resume(state_path: Path, kind: str, console) -> None:
+    """Before training: when ``state_path`` exists, check that it is the training state of a ``kind`` model (else a
+    usage error naming what it holds) and say from which step the run resumes."""
+    from atomsmith.training import checkpoint as ckpt
+
+    if not state_path.exists():
+        return
+    try:
+        header = ckpt.read_header(state_path)
+        expected = f"train-state:{kind}"
+        if header["kind"] != expected:
+            raise typer.BadParameter(f"{state_path} holds a {header['kind']!r} checkpoint, not the training state of "
+                                     f"a {kind} model ({expected!r}); remove it or pass another --train-state",
+                                     param_hint="--train-state")
+        step = saved_step(state_path)
+    except (ckpt.CheckpointError, OSError) as exc:
+        raise typer.BadParameter(f"{exc} (remove it to start afresh)", param_hint="--train-state") from None
+    loop = header["metadata"].get("loop", {}) if isinstance(header["metadata"], dict) else {}
+    where = f"step {step}" if step is not None else "its last step"
+    if isinstance(loop, dict) and loop.get("finished"):
+        console.print(f"{state_path}: training already finished at {where}; writing the model from it",
+                      highlight=False, markup=False)
+    else:
+        console.print(f"resuming from {where} (training state {state_path})", highlight=False, markup=False)
+
+
+@contextlib.contextmanager
+def interruptible(state_path: Path, family: str) -> Iterator[None]:
+    """Ctrl-C during training (the loop saves its state first): say where the state is and which command resumes
+    it, then exit with code 130 (the shell's code for SIGINT)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        step = None
+        if state_path.exists():
+            with contextlib.suppress(Exception):
+                step = saved_step(state_path)
+        if state_path.exists():
+            at = f" at step {step}" if step is not None else ""
+            typer.echo(f"interrupted: training state saved{at} in {state_path}; the same command resumes it: "
+                       f"{command_line(family)}", err=True)
+        else:
+            typer.echo("interrupted before the first training state was written; nothing to resume", err=True)
+        raise typer.Exit(130) from None
 
 
 def load_own_data(path: Path, targets: list[str], on_bad: str, cif_column: str, console) -> list:

@@ -71,7 +71,9 @@ def predictor(
     from atomsmith.training.loop import TrainConfig
 
     console = Console(stderr=True)
-    opts.check_output(out, force)
+    state_path = opts.train_state_path(out, train_state)
+    opts.check_output(out, force, state_path)  # before loading data: both files can be written
+    opts.announce_resume(state_path, "predictor", console)  # and a training state there is one to resume
     if pooling not in (None, "mean", "sum"):
         raise typer.BadParameter(f"{pooling!r}: use mean or sum", param_hint="--pooling")
     if target in KNOWN_TARGETS:
@@ -114,9 +116,9 @@ def predictor(
     meta = {"how_trained": {"command": command, "dataset": f"{dataset}:{train_split}", "validation": val_desc,
                             "seed": seed}, "target": target, "dataset": dataset, "seed": seed}
     t1 = time.perf_counter()
-    trained = train_predictor(config, train_data, val_data, tc, batch_size=batch_size,
-                              checkpoint_path=opts.train_state_path(out, train_state), output_path=out,
-                              metadata=meta, progress=progress)
+    with opts.interruptible(state_path, "predictor"):
+        trained = train_predictor(config, train_data, val_data, tc, batch_size=batch_size, checkpoint_path=state_path,
+                                  output_path=out, metadata=meta, progress=progress)
     metric = "mae" if config.readout.spec is None else "rmse"
     console.print(f"wrote {out}: {trained.n_params} parameters, {int(trained.fit.state.step)} steps, best "
                   f"validation {metric} {trained.fit.best_metric:.4g}, {time.perf_counter() - t1:.0f} s")
