@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,19 +29,48 @@ def as_crystals(structures: StructuresLike) -> list[Crystal]:
     return list(structures)
 
 
-def predict(model: ModelLike, structures: StructuresLike, *, batch_size: int = 32) -> list[np.ndarray]:
+def _predictor(model: ModelLike) -> Any:
+    from atomsmith.predictors.model import CHECKPOINT_KIND
+
+    if hasattr(model, "predict") and hasattr(model, "config"):
+        return model
+    return resolve_model(model, kinds=(CHECKPOINT_KIND,))[0]
+
+
+def applicability(model: ModelLike, structures: StructuresLike) -> list[list[str]]:
+    """Per structure, every way it lies far outside the predictor's training data (elements, atom count, volume per
+    atom, density, cell length; :func:`atomsmith.predictors.applicability.check_structure`). An empty list: inside,
+    or the predictor has no recorded training domain."""
+    from atomsmith.predictors.applicability import check_structure
+
+    domain = getattr(_predictor(model), "domain", None)
+    return [check_structure(c, domain) for c in as_crystals(structures)]
+
+
+def predict(model: ModelLike, structures: StructuresLike, *, batch_size: int = 32,
+            warn: bool = True) -> list[np.ndarray]:
     """The predictor's output for each structure.
 
     Args:
       model: a predictor (shipped name such as ``"perov-5-heat-ref"``, checkpoint path or loaded model).
       structures: a Crystal, a sequence of them, or a file.
+      warn: issue an :class:`~atomsmith.predictors.applicability.OutOfDomainWarning` for each structure far outside
+        the predictor's training data (see :func:`applicability`); the value is returned all the same.
 
     Returns:
       One array per structure: ``()`` for scalars (units of the target, e.g. eV), ``[3, 3]`` for rank-2 tensors,
       ``[n_atoms, ...]`` for per-atom targets (e.g. Born charges, e).
     """
-    from atomsmith.predictors.model import CHECKPOINT_KIND
+    import warnings
 
-    predictor = model if hasattr(model, "predict") and hasattr(model, "config") else \
-        resolve_model(model, kinds=(CHECKPOINT_KIND,))[0]
-    return predictor.predict(as_crystals(structures), batch_size=batch_size)
+    from atomsmith.predictors.applicability import OutOfDomainWarning, check_structure
+
+    predictor = _predictor(model)
+    crystals = as_crystals(structures)
+    if warn:
+        for k, crystal in enumerate(crystals):
+            problems = check_structure(crystal, getattr(predictor, "domain", None))
+            if problems:
+                warnings.warn(OutOfDomainWarning(f"structure {k} ({crystal.formula}) is far outside the predictor's "
+                                                 f"training data: {'; '.join(problems)}"), stacklevel=2)
+    return predictor.predict(crystals, batch_size=batch_size)

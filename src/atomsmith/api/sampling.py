@@ -106,12 +106,15 @@ class GuidancePlan:
       predictors: ``{property: predictor}`` guiding (gradient mode) or only reporting (classifier-free mode).
       objective: the gradient-guidance objective, or ``None``.
       cfg_conditions: ``{property: value}`` for classifier-free guidance (empty in gradient mode).
+      warnings: requests outside the values their predictor saw in training
+        (:func:`atomsmith.predictors.applicability.check_request`), one message each.
     """
 
     requests: tuple = ()
     predictors: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     objective: Any = None
     cfg_conditions: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 def parse_requests(target: Any = None, range: Any = None, property_scale: float = 0.1) -> list:  # noqa: A002
@@ -182,9 +185,17 @@ def plan_guidance(generator: Any, name: str, requests: Sequence, *, predictors: 
             except UnknownPropertyError:
                 pass
         return GuidancePlan(tuple(r for r in requests if r.name in found), found, None,
-                            {r.name: r.low for r in requests})
+                            {r.name: r.low for r in requests}, _request_warnings(requests, found))
     found = resolve_predictors(requests, predictors, dataset, model_name=name)
-    return GuidancePlan(requests, found, build_objective(requests, found), {})
+    return GuidancePlan(requests, found, build_objective(requests, found), {}, _request_warnings(requests, found))
+
+
+def _request_warnings(requests: Sequence, predictors: Mapping[str, Any]) -> tuple[str, ...]:
+    """Requests outside the target values their predictor was trained on (the same check as ``predict``'s)."""
+    from atomsmith.predictors.applicability import check_request
+
+    return tuple(message for r in requests if r.name in predictors
+                 for message in check_request(r.name, r.low, r.high, getattr(predictors[r.name], "domain", None)))
 
 
 def model_dataset(name: str, generator: Any) -> str | None:
@@ -236,9 +247,13 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
       ``n`` crystals (environment VAEs return environments as clusters in a box).
 
     Raises:
-      UnknownModelError, InvalidRequestError, UnknownPropertyError (all ``ValueError``).
+      UnknownModelError, WrongModelKindError (e.g. a predictor checkpoint), InvalidRequestError,
+      UnknownPropertyError (all ``ValueError``). A target or range outside the values the guiding predictor saw in
+      training gives an :class:`~atomsmith.predictors.applicability.OutOfDomainWarning`.
     """
-    generator, name = resolve_model(model)
+    from atomsmith.pretrained import GENERATOR_KINDS
+
+    generator, name = resolve_model(model, kinds=GENERATOR_KINDS)
     if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):
         if any(x is not None for x in (composition, cell, target, range)):
             raise InvalidRequestError(f"{name} samples local environments: composition, cell and property "
@@ -246,6 +261,13 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
         return sample_environments(generator, n, seed=seed, name=name)
     plan = plan_guidance(generator, name, parse_requests(target, range, property_scale), predictors=predictors,
                          mode=guidance_mode)
+    if plan.warnings:
+        import warnings
+
+        from atomsmith.predictors.applicability import OutOfDomainWarning
+
+        for message in plan.warnings:
+            warnings.warn(OutOfDomainWarning(message), stacklevel=2)
     if guidance is not None:
         objective = guidance if plan.objective is None else plan.objective + guidance
         plan = dataclasses.replace(plan, objective=objective)

@@ -3,6 +3,10 @@
 Scalars are printed per structure (or per atom); tensors as 3x3 matrices, rank-3 tensors as three 3x3 blocks
 ``T[k, :, :]`` (k = the first index, e.g. the displacement direction of a Raman tensor). ``--json`` writes
 machine-readable output instead.
+
+Structures far outside the predictor's training data (unseen elements, atom counts, cell sizes, densities; see
+:mod:`atomsmith.predictors.applicability`) are still predicted, with a ``warning: ...`` line on stderr each and
+their reasons in the JSON field ``domain_warnings`` (empty when inside).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ def predict(
     from rich.table import Table
 
     from atomsmith.api.sampling import resolve_model
+    from atomsmith.cli.outputs import check_output
+    from atomsmith.predictors.applicability import check_structure
     from atomsmith.predictors.model import CHECKPOINT_KIND
     from atomsmith.pretrained import UnknownModelError, WrongModelKindError
     from atomsmith.structures import io
@@ -57,13 +63,13 @@ def predict(
     from atomsmith.training.checkpoint import CheckpointError
 
     console = Console()
-    if out is not None and out.exists() and not force:
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    if out is not None:
+        check_output(out, force)
     crystals, names = [], []
     for path in structures:
         try:
             found = io.read(path)
-        except (FileNotFoundError, StructureError) as exc:
+        except (OSError, StructureError) as exc:  # missing, unreadable, a directory, malformed
             raise typer.BadParameter(str(exc), param_hint="STRUCTURES") from None
         crystals.extend(found)
         names.extend(str(path) if len(found) == 1 else f"{path}[{k}]" for k in range(len(found)))
@@ -71,10 +77,16 @@ def predict(
         predictor, _ = resolve_model(model, kinds=(CHECKPOINT_KIND,))
     except (UnknownModelError, WrongModelKindError, CheckpointError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
+    domain = getattr(predictor, "domain", None)  # applicability: warn, and predict all the same
+    problems = [check_structure(c, domain) for c in crystals]
+    for name, crystal, found in zip(names, crystals, problems):
+        if found:
+            typer.echo(f"warning: {name} ({crystal.formula}) is far outside the training data of {model}: "
+                       f"{'; '.join(found)}", err=True)
     values = predictor.predict(crystals, batch_size=batch_size)
     readout = predictor.config.readout
-    records = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist()}
-               for n, c, v in zip(names, crystals, values)]
+    records = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist(),
+                "domain_warnings": p} for n, c, v, p in zip(names, crystals, values, problems)]
     if out is not None:
         with io.atomic_write(out, overwrite=force) as handle:
             json.dump(records, handle, indent=1)

@@ -115,20 +115,20 @@ def sample(
     from atomsmith.cli.summary import print_summary
 
     from atomsmith.api import sampling as api
+    from atomsmith.cli.outputs import check_output
     from atomsmith.metrics.validity import structure_validity
-    from atomsmith.pretrained import UnknownModelError
+    from atomsmith.pretrained import GENERATOR_KINDS, UnknownModelError, WrongModelKindError
     from atomsmith.training.checkpoint import CheckpointError
 
     console = Console(stderr=True)
     out_format, directory, gz = _output_plan(out, fmt, n)
-    if out.exists() and not force and (not directory or not out.is_dir() or any(out.iterdir())):
-        raise typer.BadParameter(f"{out} exists; pass --force to overwrite it", param_hint="--out")
+    check_output(out, force, directory=directory)  # before any work: sampling can take hours
     _enable_compilation_cache()
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
 
     try:
-        generator, name = api.resolve_model(model)
-    except (UnknownModelError, CheckpointError, OSError) as exc:  # unknown, damaged or unreadable model
+        generator, name = api.resolve_model(model, kinds=GENERATOR_KINDS)
+    except (UnknownModelError, WrongModelKindError, CheckpointError, OSError) as exc:  # unknown, wrong kind, damaged
         raise typer.BadParameter(str(exc), param_hint="--model") from None
     if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):  # environments, not cells: cli.sample_gram_vae
         from atomsmith.cli.sample_gram_vae import sample_environments
@@ -141,8 +141,10 @@ def sample(
         cell = api.parse_cell(cell) if cell is not None else None
     with _usage_errors("--target"):
         requests = api.parse_requests(target, prop_range, property_scale)
-    with _usage_errors("--guidance-mode"):
+    with _usage_errors(None):  # the messages name the mode, property or --predictor model at fault
         plan = api.plan_guidance(generator, name, requests, predictors=predictor or (), mode=mode)
+    for message in plan.warnings:  # a target outside what its predictor knows (atomsmith.predictors.applicability)
+        typer.echo(f"warning: {message}", err=True)
     stats: dict = {}
     t0 = time.perf_counter()
     with _usage_errors(None):
@@ -203,6 +205,7 @@ def _property_rows(crystals, requests, predictors) -> list[tuple[str, str]]:
             err = np.maximum(request.low - values, 0) + np.maximum(values - request.high, 0)
         rows.append((f"{request.name} by its predictor (asked {asked})",
                      f"mean {values.mean():.3f}, MAE to request {err.mean():.3f}"))
+
     return rows
 
 

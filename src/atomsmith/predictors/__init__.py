@@ -1,5 +1,6 @@
 """Differentiable property predictors (scalars and Cartesian response tensors) on the shared encoder."""
 
+from atomsmith.predictors.applicability import OutOfDomainWarning, TrainingDomain, check_request, check_structure
 from atomsmith.predictors.model import (
     CHECKPOINT_KIND,
     Predictor,
@@ -18,11 +19,15 @@ __all__ = [
     "KNOWN_TARGETS",
     "MissingTargetError",
     "Normalizer",
+    "OutOfDomainWarning",
     "Predictor",
     "PredictorConfig",
     "PredictorData",
     "PredictorNet",
     "TrainedPredictor",
+    "TrainingDomain",
+    "check_request",
+    "check_structure",
     "default_readout",
     "evaluate",
     "fit_normalizer",

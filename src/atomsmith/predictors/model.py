@@ -29,6 +29,7 @@ from atomsmith.graphs.batching import GraphBatch, batch_graphs, fixed_sizes
 from atomsmith.graphs.neighbors import PeriodicGraph, neighbor_list
 from atomsmith.nn.encoder import Encoder, EncoderConfig
 from atomsmith.nn.readouts import ReadoutConfig, Readout, check_encoder_irreps, combine, required_irreps, to_cartesian
+from atomsmith.predictors.applicability import TrainingDomain
 from atomsmith.predictors.normalization import Normalizer
 from atomsmith.predictors.targets import default_readout
 from atomsmith.structures.crystal import Crystal
@@ -116,6 +117,8 @@ class Predictor:
     config: PredictorConfig = flax.struct.field(pytree_node=False)
     params: Any
     normalizer: Normalizer
+    #: what the training set covered (:mod:`atomsmith.predictors.applicability`); ``None`` when not recorded.
+    domain: TrainingDomain | None = flax.struct.field(pytree_node=False, default=None)
 
     @property
     def target(self) -> str:
@@ -163,6 +166,8 @@ class Predictor:
         """Write the predictor (params, normaliser, config and ``metadata``) as one checkpoint, atomically."""
         state = {"params": self.params, "normalizer": {"shift": self.normalizer.shift, "scale": self.normalizer.scale}}
         meta = {**dict(metadata or {}), "config": self.config.to_dict()}
+        if self.domain is not None:
+            meta["domain"] = self.domain.to_dict()
         return ckpt.save(path, state, kind=CHECKPOINT_KIND, metadata=meta)
 
 
@@ -216,4 +221,8 @@ def load_predictor(path: str | os.PathLike, *, target: str | None = None,
     normalizer = Normalizer(shift=jnp.asarray(state["normalizer"]["shift"]),
                             scale=jnp.asarray(state["normalizer"]["scale"]))
     params = jax.tree_util.tree_map(jnp.asarray, state["params"])
-    return Predictor(config=config, params=params, normalizer=normalizer), metadata
+    try:
+        domain = TrainingDomain.from_dict(metadata["domain"]) if metadata.get("domain") else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ckpt.CheckpointMismatchError(f"{path}: training domain in the metadata is unusable ({exc})") from exc
+    return Predictor(config=config, params=params, normalizer=normalizer, domain=domain), metadata

@@ -26,6 +26,7 @@ import optax
 from atomsmith.graphs.batching import GraphBatch, batch_graphs, fixed_sizes
 from atomsmith.graphs.neighbors import PeriodicGraph, neighbor_list
 from atomsmith.nn.readouts import combine
+from atomsmith.predictors.applicability import TrainingDomain
 from atomsmith.predictors.model import Predictor, PredictorConfig, PredictorNet, init_predictor
 from atomsmith.predictors.normalization import Normalizer, fit_normalizer, to_coefficients
 from atomsmith.predictors.targets import target_values
@@ -198,13 +199,15 @@ def train_predictor(config: PredictorConfig, train: PredictorData, val: Predicto
         return {"mae": m["mae"], "rmse": m["rmse"], "r2": m["r2"]}
 
     eval_metric = "mae" if config.readout.spec is None else "rmse"
+    domain = TrainingDomain.from_crystals(train.crystals, train.values if config.readout.level == "structure"
+                                          else None)
     meta = {**dict(metadata or {}), "config": config.to_dict(), "n_train": len(train),
             "n_val": len(val) if val is not None else 0, "batch_size": bs}
     result = fit(make_loss_fn(config, normalizer), predictor.params, batches, train_config,
                  eval_fn=eval_fn if val is not None else None,
                  eval_metric=eval_metric, checkpoint_path=checkpoint_path, kind="predictor", metadata=meta,
                  progress=progress, resume=resume, stop_after=stop_after)
-    best = Predictor(config=config, params=result.best_params, normalizer=normalizer)
+    best = Predictor(config=config, params=result.best_params, normalizer=normalizer, domain=domain)
     if output_path is not None and stop_after is None:
         history = [h for h in result.history if any(k.startswith("val_") for k in h)]
         best.save(output_path, {**meta, "train_config": dataclasses.asdict(train_config),

@@ -16,11 +16,14 @@ from typing import Any
 
 from atomsmith.training import checkpoint as ckpt
 
-__all__ = ["DEFAULT_MODEL", "UnknownModelError", "WrongModelKindError", "available", "info", "kind_of", "load_model",
-           "path_of"]
+__all__ = ["DEFAULT_MODEL", "GENERATOR_KINDS", "UnknownModelError", "WrongModelKindError", "available", "info",
+           "kind_of", "load_model", "path_of"]
 
 #: the model ``atomsmith sample`` uses when none is named.
 DEFAULT_MODEL = "perov-5"
+#: checkpoint kinds that ``sample`` can draw from: crystal diffusion models (final or a training state) and the
+#: environment VAEs.
+GENERATOR_KINDS = ("diffusion", "train-state:diffusion", "gram-vae", "eq-vae")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -114,4 +117,10 @@ def load_model(name_or_path: str | os.PathLike, kinds: Collection[str] | None = 
     if kind not in loaders:
         raise ckpt.CheckpointMismatchError(
             f"{path} holds a {kind!r} checkpoint; load_model can open: {', '.join(sorted(loaders))}")
-    return loaders[kind](path)
+    model = loaders[kind](path)
+    if name in _registry() and getattr(model, "domain", "absent") is None and "domain" in info(name):
+        # shipped predictors trained before checkpoints recorded their training domain: the registry has it
+        from atomsmith.predictors.applicability import TrainingDomain
+
+        model = model.replace(domain=TrainingDomain.from_dict(info(name)["domain"]))
+    return model
