@@ -42,7 +42,7 @@ def main() -> None:
 
     import jax
 
-    from atomsmith.cli.sample import _structurally_valid
+    from atomsmith.metrics.validity import structure_validity
     from atomsmith.generators.diffusion.model import DEFAULT_STEPS
     from atomsmith.pretrained import load_model
     from atomsmith.structures import io
@@ -62,7 +62,7 @@ def main() -> None:
     out = args.out or HERE / f"samples_{stem}.extxyz.gz"
     with io.atomic_write(out, mode="wb", overwrite=True) as handle:
         handle.write(gzip.compress(io.to_extxyz(crystals).encode(), mtime=0))
-    valid = sum(_structurally_valid(c) for c in crystals)
+    valid = sum(structure_validity(c) for c in crystals)
     result = {
         "command": "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, HERE.parents[1]),
                                                                    *sys.argv[1:]]),
