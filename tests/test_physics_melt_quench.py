@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,8 +144,9 @@ def test_make_asi_command(tmp_path):
     assert [f.name for f in files] == ["a_si_n64_seed3_000.extxyz"]
     summary = json.loads((tmp_path / "out" / "a_si_summary.json").read_text())
     assert summary["statistics"]["n_atoms"] == 64
-    again = CliRunner().invoke(app, args)  # existing output is not overwritten silently
-    assert again.exit_code == 1
+    again = CliRunner().invoke(app, args)  # existing output is refused before any MD, as a usage error
+    assert again.exit_code == 2 and "exists; pass --force" in again.output, again.output
+    assert "protocol" not in again.output  # nothing was started
     bad = CliRunner().invoke(app, args[:2] + ["--out", str(tmp_path), "--start", "nope"])
     assert bad.exit_code == 2 and "start" in bad.output
 
@@ -276,3 +278,20 @@ def test_make_asi_command_builds_the_protocol(tmp_path, monkeypatch):
         assert out.exit_code == 2 and message in out.output, out.output
     assert all(flag in CliRunner().invoke(app, ["data", "make-asi", "--help"]).output
                for flag in ("--potential", "--anneal", "--relax-cell"))
+
+
+def test_make_asi_refuses_unwritable_output_before_any_md(tmp_path, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    from atomsmith.cli import make_asi
+
+    monkeypatch.setattr(asi_set, "make_asi_set", lambda *a, **k: pytest.fail("the melt-quench started"))
+    app = typer.Typer()
+    make_asi.register(app)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    for out in (a_file, a_file / "below", Path("/proc/atomsmith_out")):
+        result = CliRunner().invoke(app, ["data", "make-asi", "--n-cells", "1", "--out", str(out)])
+        assert result.exit_code == 2, (out, result.output)
+        assert result.output.count("error:") == 1 and "--out" in result.output, result.output

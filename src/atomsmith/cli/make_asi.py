@@ -82,6 +82,8 @@ def make_asi(
     plateaus), anneal, FIRE relax (fixed cell, or the cell too with --relax-cell)."""
     from rich.console import Console
 
+    from atomsmith.cli.errors import fail
+    from atomsmith.cli.outputs import check_output
     from atomsmith.metrics.amorphous import amorphous_statistics, compare_to_targets
     from atomsmith.physics.asi_set import make_asi_set, protocol_key
     from atomsmith.physics.melt_quench import MeltQuenchConfig
@@ -98,21 +100,27 @@ def make_asi(
         if n_cells < 1:
             raise ValueError(f"--n-cells must be >= 1, got {n_cells}")
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
+    # before any MD (a slow protocol takes hours): the directory must be writable and, without --force, the
+    # files this run writes must not exist yet
+    names = ["a_si.extxyz"] if single_file else [f"a_si_n{n_atoms}_seed{seed}_{i:03d}.extxyz" for i in range(n_cells)]
+    try:
+        check_output(out, True, directory=True)
+        for name in names:
+            check_output(out / name, force)
+    except typer.BadParameter as exc:
+        raise fail(f"--out: {exc.message}") from None
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"protocol {protocol_key(config)}: {config.describe()} ({config.n_steps} MD steps per cell)")
     crystals = make_asi_set(config, n_cells, seed, cache_dir=cache_dir, use_cache=not no_cache,
                             progress=lambda msg: console.print(msg, highlight=False))
     try:
         if single_file:
-            paths = [io.write(out / "a_si.extxyz", crystals, overwrite=force)]
+            paths = [io.write(out / names[0], crystals, overwrite=force)]
         else:
-            paths = [io.write(out / f"a_si_n{n_atoms}_seed{seed}_{i:03d}.extxyz", c, overwrite=force)
-                     for i, c in enumerate(crystals)]
-    except FileExistsError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+            paths = [io.write(out / name, c, overwrite=force) for name, c in zip(names, crystals)]
+    except FileExistsError as exc:  # appeared while the cells were being made
+        raise fail(str(exc)) from None
     stats = amorphous_statistics(crystals)
     summary = {"protocol": config.describe(), "protocol_key": protocol_key(config), "seed": seed,
                "files": [p.name for p in paths], "statistics": stats.as_dict(),
