@@ -77,9 +77,10 @@ def announce_resume(state_path: Path, kind: str, console) -> None:
     where = f"step {step}" if step is not None else "its last step"
     if isinstance(loop, dict) and loop.get("finished"):
         console.print(f"{state_path}: training already finished at {where}; writing the model from it",
-                      highlight=False, markup=False)
+                      highlight=False, markup=False, soft_wrap=True)
     else:
-        console.print(f"resuming from {where} (training state {state_path})", highlight=False, markup=False)
+        console.print(f"resuming from {where} (training state {state_path})", highlight=False, markup=False,
+                      soft_wrap=True)  # one line: a long path must not be broken inside a word
 
 
 @contextlib.contextmanager
