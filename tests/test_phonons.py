@@ -89,7 +89,7 @@ def _phonopy_frequencies(unit: Crystal, supercell: int, qpoints: np.ndarray) -> 
 
     atoms = PhonopyAtoms(symbols=unit.symbols, cell=unit.lattice, scaled_positions=unit.frac_coords,
                          masses=phonons.atomic_masses(unit.numbers))
-    ph = phonopy.Phonopy(atoms, supercell_matrix=np.eye(3, dtype=int) * supercell)
+    ph = phonopy.Phonopy(atoms, supercell_matrix=np.eye(3, dtype=int) * supercell, primitive_matrix=np.eye(3))
     ph.generate_displacements(distance=0.01)
     sets = []
     for cell in ph.supercells_with_displacements:

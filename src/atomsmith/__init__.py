@@ -8,7 +8,8 @@ The public surface is small and explicit; submodules hold the rest::
     atomsmith.write("guided.extxyz", crystals)
 
 Verbs (:mod:`atomsmith.api`): ``load_model``, ``sample``, ``infill``, ``interpolate``, ``assemble``, ``predict``,
-``evaluate``; data: ``Crystal``, ``read``, ``write``, ``load_dataset``; guidance objectives (lower is better) from
+``evaluate``, ``judge`` (CHGNet relaxation and phonons; needs the optional ``atomsmith[judge]`` extra); data:
+``Crystal``, ``read``, ``write``, ``load_dataset``; guidance objectives (lower is better) from
 :mod:`atomsmith.guidance`: ``PropertyTarget``, ``PropertyRange``, ``PropertyExtremum``, ``TensorMatch``,
 ``MinDistance``, ``SWEnergyTarget``, ``AnisotropyTarget``.
 
@@ -40,6 +41,7 @@ _EXPORTS = {
     "assemble": "atomsmith.api",
     "predict": "atomsmith.api",
     "evaluate": "atomsmith.api",
+    "judge": "atomsmith.api",
     "PropertyTarget": "atomsmith.guidance",
     "PropertyRange": "atomsmith.guidance",
     "PropertyExtremum": "atomsmith.guidance",

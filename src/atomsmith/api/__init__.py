@@ -14,8 +14,9 @@ from atomsmith.api.assembly import NothingAssembledError, assemble
 from atomsmith.api.evaluation import evaluate
 from atomsmith.api.infilling import infill
 from atomsmith.api.interpolation import interpolate
+from atomsmith.judging.core import judge
 from atomsmith.api.prediction import predict
 from atomsmith.api.sampling import GuidancePlan, parse_composition, plan_guidance, sample
 
 __all__ = ["GuidancePlan", "NothingAssembledError", "assemble", "evaluate", "infill", "interpolate",
-           "parse_composition", "plan_guidance", "predict", "sample"]
+           "judge", "parse_composition", "plan_guidance", "predict", "sample"]

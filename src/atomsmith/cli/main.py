@@ -61,7 +61,7 @@ def _register() -> None:
 
 #: Command modules under ``atomsmith/cli``; each defines ``register(app: typer.Typer) -> None``.
 COMMAND_MODULES: list[str] = ["evaluate", "data", "train", "sample", "predict", "make_asi", "interpolate", "infill",
-                               "assemble"]
+                               "assemble", "judge"]
 
 _register()
 
