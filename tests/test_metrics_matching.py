@@ -49,6 +49,11 @@ def test_csp_one_sample_per_target_requires_both_valid():
     out = matching.csp_match(preds, gts, [0, 1], [True, True], [True, True], n_workers=1)
     assert out["match_rate"] == 1.0 and out["n_matched"] == 2 and out["samples_per_target"] == 1
     assert out["rms_dist"] == pytest.approx(np.mean([out["rms_per_target"][0], 0.0]))
+    assert out["tight_match_rate"] == 1.0 and out["rms_median"] == pytest.approx(out["rms_dist"])
+    # A loose match (RMS above 0.1 but within stol) counts as matched, not as tight.
+    loose = matching.csp_match([perturbed(gts[0], 0.06, seed=5), gts[1]], gts, [0, 1], [True, True], None, n_workers=1)
+    assert loose["match_rate"] == 1.0 and loose["rms_per_target"][0] > matching.TIGHT_RMS
+    assert loose["tight_match_rate"] == 0.5
     # An invalid ground truth (CDVAE RecEval) or an invalid prediction is never matched.
     assert matching.csp_match(preds, gts, [0, 1], [True, True], [True, False], n_workers=1)["match_rate"] == 0.5
     assert matching.csp_match(preds, gts, [0, 1], [False, True], None, n_workers=1)["match_rate"] == 0.5

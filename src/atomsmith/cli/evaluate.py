@@ -29,6 +29,7 @@ _ROWS = [
     ("novelty", "novelty (%)", "pct"),
     ("match_rate", "match rate (%)", "pct"),
     ("rms_dist", "RMSE", "float"),
+    ("tight_match_rate", "tight matches, RMS < 0.1 (%)", "pct"),
     ("samples_per_target", "samples per structure", "int"),
 ]
 

@@ -79,6 +79,10 @@ def rms_dist(pred: Crystal, gt: Crystal, tolerances: dict[str, float] | None = N
     return _rms_chunk([(_payload(pred), _payload(gt), tolerances or CSP_MATCHER)])[0]
 
 
+TIGHT_RMS = 0.1
+"""RMS (normalised by (V/N)^(1/3), as StructureMatcher reports it) below which a CSP match counts as tight."""
+
+
 def csp_match(preds: Sequence[Any], gts: Sequence[Any], gt_index: Sequence[int] | np.ndarray,
               pred_valid: Sequence[bool] | np.ndarray, gt_valid: Sequence[bool] | np.ndarray | None = None,
               n_workers: int | None = None, tolerances: dict[str, float] | None = None,
@@ -94,6 +98,8 @@ def csp_match(preds: Sequence[Any], gts: Sequence[Any], gt_index: Sequence[int] 
         ``RecEval``); ignored with several predictions per ground truth (DiffCSP ``RecEvalBatch``).
     Returns:
       ``match_rate`` (fraction of ground truths matched), ``rms_dist`` (mean over matched ones; NaN if none),
+      ``tight_match_rate`` (fraction of ground truths matched with RMS < ``TIGHT_RMS`` = 0.1, i.e. the right
+      arrangement rather than a loose StructureMatcher hit), ``rms_median`` (median over matched ones),
       ``n_matched``, ``n_targets``, ``samples_per_target`` (max predictions per ground truth) and
       ``rms_per_target`` (``[n]`` list, None where unmatched).
     """
@@ -122,6 +128,8 @@ def csp_match(preds: Sequence[Any], gts: Sequence[Any], gt_index: Sequence[int] 
     return {
         "match_rate": len(matched) / n if n else float("nan"),
         "rms_dist": float(np.mean(matched)) if matched else float("nan"),
+        "tight_match_rate": sum(r < TIGHT_RMS for r in matched) / n if n else float("nan"),
+        "rms_median": float(np.median(matched)) if matched else float("nan"),
         "n_matched": len(matched),
         "n_targets": n,
         "samples_per_target": int(counts.max()) if n else 0,
