@@ -16,6 +16,7 @@ from atomsmith.guidance.objectives import (
     minimize,
     property_per_structure,
 )
+from atomsmith.guidance.stability import GammaStability
 from atomsmith.guidance.tensors import AnisotropyTarget, deviatoric_norm, tensor_anisotropy
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Combinable",
     "FourFoldFraction",
     "FourFoldTarget",
+    "GammaStability",
     "GuidanceGradients",
     "MinDistance",
     "Objective",
