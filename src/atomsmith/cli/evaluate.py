@@ -94,7 +94,7 @@ def evaluate_command(
     from atomsmith.api.evaluation import training_set
     from atomsmith.cli.outputs import check_output
     from atomsmith.metrics.evaluate import TASKS, evaluate, json_safe
-    from atomsmith.structures.io import atomic_write
+    from atomsmith.core.files import atomic_write
 
     console = Console(stderr=True)
     if task not in TASKS:

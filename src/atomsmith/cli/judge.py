@@ -89,7 +89,7 @@ def judge_command(
     from atomsmith.cli.evaluate import _user_errors
     from atomsmith.judging import MissingExtraError, judge
     from atomsmith.metrics.evaluate import json_safe
-    from atomsmith.structures.io import atomic_write
+    from atomsmith.core.files import atomic_write
 
     console = Console(stderr=True)
 

@@ -58,6 +58,7 @@ def predict(
     from atomsmith.predictors.applicability import check_structure
     from atomsmith.predictors.model import CHECKPOINT_KIND
     from atomsmith.pretrained import UnknownModelError, WrongModelKindError
+    from atomsmith.core.files import atomic_write
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
     from atomsmith.training.checkpoint import CheckpointError
@@ -88,7 +89,7 @@ def predict(
     records = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist(),
                 "domain_warnings": p} for n, c, v, p in zip(names, crystals, values, problems)]
     if out is not None:
-        with io.atomic_write(out, overwrite=force) as handle:
+        with atomic_write(out, overwrite=force) as handle:
             json.dump(records, handle, indent=1)
             handle.write("\n")
     if as_json:

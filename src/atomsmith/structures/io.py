@@ -3,8 +3,9 @@
 * Readers return ``list[Crystal]`` (a CIF can hold several data blocks, an extxyz file several frames), check
   atoms for overlap by default, and turn every parser failure into one :class:`MalformedFileError` that names
   the file and the problem.
-* Writers are atomic: they write to a temporary file in the same directory and rename it, so an interrupted run
-  never leaves a half-written file, and they refuse to overwrite unless ``overwrite=True``.
+* Writers are atomic (:func:`atomsmith.core.files.atomic_write`): they write to a temporary file in the same
+  directory and rename it, so an interrupted run never leaves a half-written file, and they refuse to overwrite
+  unless ``overwrite=True``.
 
 Files whose name ends in ``.gz`` (``samples.extxyz.gz``, ``structure.cif.gz``) are read and written through gzip;
 the format is told by the suffix before ``.gz``.
@@ -16,17 +17,17 @@ figures written) but may re-orient the cell; extxyz and POSCAR keep the lattice 
 from __future__ import annotations
 
 import contextlib
-import gzip
 import io as _io
 import os
 import re
-import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from atomsmith.core import files
+from atomsmith.core.files import atomic_write, gzip_bytes, is_gzipped
 from atomsmith.structures import errors
 from atomsmith.structures.convert import from_ase, from_pymatgen, to_ase, to_pymatgen
 from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE, MIN_VOLUME, Crystal
@@ -34,24 +35,17 @@ from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE, MIN_VOLUME, Cryst
 FORMATS = ("cif", "extxyz", "poscar")
 
 
-def is_gzipped(path: str | os.PathLike) -> bool:
-    """True for names ending in ``.gz`` (read and written through gzip)."""
-    return Path(path).name.lower().endswith(".gz")
-
-
 def read_text(path: str | os.PathLike) -> str:
     """The text of ``path``, decompressed when its name ends in ``.gz`` (undecodable bytes replaced).
 
     Raises :class:`MalformedFileError` for a ``.gz`` file that is not valid gzip.
     """
-    path = Path(path)
-    if not is_gzipped(path):
-        return path.read_text(errors="replace")
     try:
-        with gzip.open(path, "rb") as handle:
-            return handle.read().decode("utf-8", errors="replace")
+        return files.read_text(path)
     except (OSError, EOFError) as exc:
-        raise errors.MalformedFileError(f"{path}: not a readable gzip file: {exc}") from exc
+        if not is_gzipped(path):
+            raise
+        raise errors.MalformedFileError(f"{Path(path)}: not a readable gzip file: {exc}") from exc
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -506,32 +500,6 @@ def _read_poscar(path: Path, source: str) -> list[Crystal]:
 
 
 # ---------------------------------------------------------------------------------------------- writing
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", overwrite: bool = False) -> Iterator:
-    """Open a temporary file next to ``path``; on success fsync and rename it over ``path``.
-
-    If the body raises (or the process dies), ``path`` is untouched and the temporary file is removed.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; outputs should follow the umask like open() does
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def to_cif(crystal: Crystal) -> str:
     """CIF text (P1, 8 significant figures: about 1e-7 relative precision)."""
     from pymatgen.io.cif import CifWriter
@@ -634,7 +602,7 @@ def _serialize(path: Path, items: list[Crystal], format: str | None) -> bytes:
         text = to_poscar(items[0])
     else:
         raise ValueError(f"unknown format {format!r}; expected one of {FORMATS}")
-    return gzip.compress(text.encode(), mtime=0) if is_gzipped(path) else text.encode()
+    return gzip_bytes(text.encode()) if is_gzipped(path) else text.encode()
 
 
 def write(path: str | os.PathLike, crystals: Crystal | Iterable[Crystal], format: str | None = None,
