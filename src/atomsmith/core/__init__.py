@@ -1,6 +1,8 @@
 """The bottom layer: plain helpers that every other package may use and that import nothing else of atomsmith.
 
 * :mod:`atomsmith.core.files`: atomic writes, gzip by file name, sha256 of files, checksummed downloads.
+* :mod:`atomsmith.core.pairs`: the periodic pair search on plain arrays (lattice, positions, cutoff) behind
+  :meth:`atomsmith.structures.crystal.Crystal.close_pairs` and :func:`atomsmith.graphs.neighbors.neighbor_list`.
 """
 
 from atomsmith.core.files import (
@@ -12,13 +14,16 @@ from atomsmith.core.files import (
     read_text,
     sha256_file,
 )
+from atomsmith.core.pairs import edge_vectors, periodic_pairs
 
 __all__ = [
     "atomic_write",
     "download_verified",
+    "edge_vectors",
     "gzip_bytes",
     "is_gzipped",
     "open_text",
+    "periodic_pairs",
     "read_text",
     "sha256_file",
 ]
