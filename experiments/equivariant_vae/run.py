@@ -35,13 +35,12 @@ import numpy as np
 from atomsmith.generators import environment_metrics as em
 from atomsmith.generators import environment_ops as ops
 from atomsmith.generators import latent_interpolation as li
-from atomsmith.generators.eq_vae import EqVAE, infill as eq_infill, refine_reconstruction as eq_refine, \
-    resolve_eq_vae
+from atomsmith.generators.eq_vae import EqVAE, infill as eq_infill, refine_reconstruction as eq_refine
 from atomsmith.generators.gram_vae import InfillConfig, infill as gram_infill
 from atomsmith.generators.gram_vae.data import load_cells
 from atomsmith.generators.gram_vae.infill import refine_reconstruction as gram_refine
-from atomsmith.generators.gram_vae.model import resolve_gram_vae
 from atomsmith.generators.gram_vae.training import distance_ordered, split_cells
+from atomsmith.pretrained import resolve_eq_vae, resolve_gram_vae
 
 HERE = Path(__file__).resolve().parent
 MIRROR = np.diag([1.0, 1.0, -1.0])

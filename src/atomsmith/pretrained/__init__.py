@@ -17,7 +17,7 @@ from typing import Any
 from atomsmith.training import checkpoint as ckpt
 
 __all__ = ["DEFAULT_MODEL", "GENERATOR_KINDS", "UnknownModelError", "WrongModelKindError", "available", "info",
-           "kind_of", "load_model", "path_of"]
+           "kind_of", "load_model", "path_of", "resolve_eq_vae", "resolve_gram_vae"]
 
 #: the model ``atomsmith sample`` uses when none is named.
 DEFAULT_MODEL = "perov-5"
@@ -124,3 +124,23 @@ def load_model(name_or_path: str | os.PathLike, kinds: Collection[str] | None = 
 
         model = model.replace(domain=TrainingDomain.from_dict(info(name)["domain"]))
     return model
+
+
+def resolve_gram_vae(name_or_path: str | os.PathLike = "gram-vae"):  # -> atomsmith.generators.gram_vae.GramVAE
+    """A Gram VAE from a checkpoint path or a registered name (default: the shipped ``gram-vae``).
+
+    Raises:
+      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
+      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
+    """
+    return load_model(name_or_path, kinds=("gram-vae",))
+
+
+def resolve_eq_vae(name_or_path: str | os.PathLike = "eq-vae"):  # -> atomsmith.generators.eq_vae.EqVAE
+    """An equivariant VAE from a checkpoint path or a registered name (default: the shipped ``eq-vae``).
+
+    Raises:
+      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
+      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
+    """
+    return load_model(name_or_path, kinds=("eq-vae",))

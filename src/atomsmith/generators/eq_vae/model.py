@@ -29,8 +29,6 @@ from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
 
 CHECKPOINT_KIND = "eq-vae"
-#: Registry name of the equivariant VAE shipped with the package (see :mod:`atomsmith.pretrained`).
-SHIPPED_NAME = "eq-vae"
 _CHUNK = 1024
 
 
@@ -251,15 +249,3 @@ class EqVAE:
         from atomsmith.generators.latent_interpolation import interpolate
 
         return interpolate(self, a, b, steps, spherical).frames
-
-
-def resolve_eq_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> EqVAE:
-    """An equivariant VAE from a checkpoint path or a name in the pretrained registry.
-
-    Raises:
-      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
-      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
-    """
-    from atomsmith import pretrained
-
-    return pretrained.load_model(name_or_path, kinds=(CHECKPOINT_KIND,))

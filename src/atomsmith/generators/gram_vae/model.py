@@ -223,19 +223,3 @@ class GramVAE:
         from atomsmith.generators.gram_vae.interpolate import interpolate
 
         return interpolate(self, a, b, steps, spherical)
-
-
-#: Registry name of the Gram VAE shipped with the package (see :mod:`atomsmith.pretrained`).
-SHIPPED_NAME = "gram-vae"
-
-
-def resolve_gram_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> GramVAE:
-    """A Gram VAE from a checkpoint path or a name in the pretrained registry.
-
-    Raises:
-      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
-      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
-    """
-    from atomsmith import pretrained
-
-    return pretrained.load_model(name_or_path, kinds=(CHECKPOINT_KIND,))
