@@ -161,7 +161,8 @@ def plan_guidance(generator: Any, name: str, requests: Sequence, *, predictors: 
     :class:`~atomsmith.guidance.requests.UnknownPropertyError` (listing what is available) for a property without
     a predictor.
     """
-    from atomsmith.guidance.requests import UnknownPropertyError, build_objective, resolve_predictors
+    from atomsmith.guidance.requests import UnknownPropertyError, build_objective
+    from atomsmith.pretrained.predictors import resolve_predictors
 
     if mode not in GUIDANCE_MODES:
         raise InvalidRequestError(f"unknown guidance mode {mode!r}; choose {', '.join(GUIDANCE_MODES)}")
