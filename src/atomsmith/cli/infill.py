@@ -68,12 +68,10 @@ def infill_command(
 
     from atomsmith.api.infilling import infill
     from atomsmith.cli.interpolate import load_environment_vae, read_structure
-    from atomsmith.cli.summary import print_summary
+    from atomsmith.cli.output import check_output, output_plan, print_summary
     from atomsmith.generators import environment_ops as ops
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures import io
-
-    from atomsmith.cli.outputs import check_output
     from atomsmith.pretrained import kind_of, require_kind
     from atomsmith.training.checkpoint import CheckpointError
 
@@ -90,10 +88,9 @@ def infill_command(
         if fixed is None:
             raise typer.BadParameter("give the partial crystal with --fixed FILE", param_hint="--fixed")
         from atomsmith.cli.infill_crystal import infill_crystals
-        from atomsmith.cli.sample import _output_plan
         from atomsmith.pretrained import load_model
 
-        check_output(out, force, directory=_output_plan(out, fmt, n)[1])  # before loading the model
+        check_output(out, force, directory=output_plan(out, fmt, n)[1])  # before loading the model
 
         try:
             generator = load_model(model)

@@ -83,7 +83,7 @@ def make_asi(
     from rich.console import Console
 
     from atomsmith.cli.errors import fail
-    from atomsmith.cli.outputs import check_output
+    from atomsmith.cli.output import check_output
     from atomsmith.metrics.amorphous import amorphous_statistics, compare_to_targets
     from atomsmith.physics.asi_set import make_asi_set, protocol_key
     from atomsmith.physics.melt_quench import MeltQuenchConfig

@@ -17,10 +17,9 @@ def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_
     """Draw ``n`` environments from a :class:`~atomsmith.generators.gram_vae.GramVAE` or
     :class:`~atomsmith.generators.eq_vae.EqVAE` and write them."""
     import numpy as np
-    from atomsmith.cli.summary import print_summary
 
     from atomsmith.api.sampling import sample_environments
-    from atomsmith.cli.sample import _write
+    from atomsmith.cli.output import print_summary, write_structures
     from atomsmith.generators import environment_ops as ops
 
     if composition:
@@ -30,7 +29,7 @@ def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_
     crystals = sample_environments(generator, n, seed=seed, name=name)
     envs = np.stack([c.positions[1:] - c.positions[0] for c in crystals])
     seconds = time.perf_counter() - t0
-    _write(out, crystals, out_format, directory, gz, force)
+    write_structures(out, crystals, out_format, directory, gz, force)
     closest = ops.min_pair_distance(envs)
     source = "latent mixture" if generator.latent_mixture is not None else "N(0, I)"
     rows = [("environments", f"{len(envs)} x {generator.n_neighbors} neighbours"),
