@@ -85,7 +85,7 @@ def _infill_environment(vae: Any, name: str, crystal: Crystal, n: int, seed: int
                         held: Sequence[int] | None, centre: int, restarts: int) -> list[Crystal]:
     import jax
 
-    from atomsmith.generators import environment_ops as ops
+    from atomsmith.generators.environments import ops
 
     if k is not None and held is not None:
         raise InvalidRequestError("give k or held, not both")

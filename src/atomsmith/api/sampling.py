@@ -283,7 +283,7 @@ def sample_environments(vae: Any, n: int, *, seed: int = 0, name: str = "") -> l
     the equivariant VAE also decodes species, the Gram VAE's are Si)."""
     import jax
 
-    from atomsmith.generators import environment_ops as ops
+    from atomsmith.generators.environments import ops
 
     key = jax.random.PRNGKey(seed)
     if hasattr(vae, "decode_full"):

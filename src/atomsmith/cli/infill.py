@@ -69,7 +69,7 @@ def infill_command(
     from atomsmith.api.infilling import infill
     from atomsmith.cli.interpolate import load_environment_vae, read_structure
     from atomsmith.cli.output import check_output, output_plan, print_summary
-    from atomsmith.generators import environment_ops as ops
+    from atomsmith.generators.environments import ops
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures import io
     from atomsmith.pretrained import kind_of, require_kind

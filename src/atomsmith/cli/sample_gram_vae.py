@@ -20,7 +20,7 @@ def sample_environments(generator, name: str, n: int, seed: int, out: Path, out_
 
     from atomsmith.api.sampling import sample_environments
     from atomsmith.cli.output import print_summary, write_structures
-    from atomsmith.generators import environment_ops as ops
+    from atomsmith.generators.environments import ops
 
     if composition:
         raise typer.BadParameter(f"--composition does not apply to a {generator.kind} model (it generates local "

@@ -11,7 +11,7 @@ decoder slot, ``c_a`` its species (optional) and ``p`` the latent distribution s
 minimum is Kabsch's orthogonal Procrustes solution (SVD of ``Y_s^T F``, reflections allowed: the canonical frame
 has one handedness, the environment either); by the envelope theorem the gradient in z is the gradient at the
 optimal ``R`` held fixed, so the SVD is never differentiated. The discrete assignment ``s`` is updated between
-rounds of Adam steps on the host (Kabsch + Hungarian, :func:`atomsmith.generators.environment_ops.align`).
+rounds of Adam steps on the host (Kabsch + Hungarian, :func:`atomsmith.generators.environments.ops.align`).
 Several restarts from the latent distribution per requested sample; the lowest objective wins. The fixed atoms are
 returned exactly as given and the unassigned slots, mapped into their frame, are the generated atoms.
 """
@@ -27,10 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.eq_vae.network import EqVAENetwork, species_index
-from atomsmith.generators.gram_vae.infill import InfillConfig, InfillResult, check_fixed
-from atomsmith.generators.gram_vae.latent_prior import neg_log_prior_fn
+from atomsmith.generators.environments.infill import InfillConfig, InfillResult, check_fixed
+from atomsmith.generators.environments.latent_prior import neg_log_prior_fn
 from atomsmith.generators.protocol import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ __all__ = ["InfillConfig", "EqInfillResult", "infill", "fit_latents", "refine_re
 
 @dataclasses.dataclass(frozen=True)
 class EqInfillResult(InfillResult):
-    """:class:`~atomsmith.generators.gram_vae.infill.InfillResult` plus the species: ``numbers [m, n + 1]``
+    """:class:`~atomsmith.generators.environments.infill.InfillResult` plus the species: ``numbers [m, n + 1]``
     (centre first; the fixed atoms keep theirs when given, the rest are decoded)."""
 
     numbers: np.ndarray

@@ -20,10 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.eq_vae.config import EqVAEConfig
 from atomsmith.generators.eq_vae.network import EqVAENetwork, init_params, species_index, to_input_frame
-from atomsmith.generators.gram_vae.latent_prior import LatentMixture, draw_latents, fit_mixture
+from atomsmith.generators.environments.latent_prior import LatentMixture, draw_latents, fit_mixture
 from atomsmith.generators.protocol import InvalidRequestError
 from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
@@ -55,7 +55,7 @@ class EqVAE:
       coord_scale: unit of the decoder's coordinate output, Å (rms neighbour distance of the training data).
       metadata: provenance, stored in the checkpoint.
       latent_mixture: optional Gaussian mixture fitted to the training posterior means; when present, sampling
-        draws from it instead of N(0, I) (see :mod:`atomsmith.generators.gram_vae.latent_prior`).
+        draws from it instead of N(0, I) (see :mod:`atomsmith.generators.environments.latent_prior`).
     """
 
     kind: ClassVar[str] = CHECKPOINT_KIND
@@ -245,7 +245,7 @@ class EqVAE:
     def interpolate(self, a: Any, b: Any, steps: int = 9, spherical: bool = False) -> np.ndarray:
         """Environments ``[steps, n, 3]`` Å along the latent path between the posterior means of ``a`` and ``b``,
         the first in ``a``'s own frame, each next one aligned (SO(3) + relabelling) to the previous one (see
-        :mod:`atomsmith.generators.latent_interpolation`)."""
-        from atomsmith.generators.latent_interpolation import interpolate
+        :mod:`atomsmith.generators.environments.interpolation`)."""
+        from atomsmith.generators.environments.interpolation import interpolate
 
         return interpolate(self, a, b, steps, spherical).frames

@@ -1,5 +1,5 @@
 """Interpolation between two environments through the Gram VAE's latent space (the shared implementation in
-:mod:`atomsmith.generators.latent_interpolation`, which also serves the equivariant VAE)."""
+:mod:`atomsmith.generators.environments.interpolation`, which also serves the equivariant VAE)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from atomsmith.generators import latent_interpolation
-from atomsmith.generators.latent_interpolation import latent_path  # noqa: F401  (re-exported)
+from atomsmith.generators.environments import interpolation as latent_interpolation
+from atomsmith.generators.environments.interpolation import latent_path  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from atomsmith.generators.gram_vae.model import GramVAE

@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.gram_vae.config import GramVAEConfig
-from atomsmith.generators.gram_vae.latent_prior import LatentMixture, draw_latents, fit_mixture
+from atomsmith.generators.environments.latent_prior import LatentMixture, draw_latents, fit_mixture
 from atomsmith.generators.protocol import InvalidRequestError  # noqa: F401  (re-exported: part of this API)
 from atomsmith.generators.gram_vae.network import GramVAENetwork, init_params
 from atomsmith.generators.gram_vae.representation import GramNormalizer, canonical_mirror, gram_matrix, \
@@ -43,7 +43,7 @@ class GramVAE:
       coord_scale: unit of the coordinate decoder's output, Å.
       metadata: provenance (how it was trained, metrics), stored in the checkpoint.
       latent_mixture: optional Gaussian mixture fitted to the training posterior means; when present, sampling
-        draws from it instead of N(0, I) (see latent_prior.py).
+        draws from it instead of N(0, I) (see :mod:`atomsmith.generators.environments.latent_prior`).
     """
 
     kind: ClassVar[str] = CHECKPOINT_KIND
