@@ -37,10 +37,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 KNOWN_MODULE_CYCLES: tuple[frozenset[str], ...] = (
     # Crystal.to_pymatgen / from_ase & co. delegate to the conversion module, which builds Crystals
     frozenset({"atomsmith.structures.crystal", "atomsmith.structures.convert"}),
-    # the environment VAEs' model objects call their own infilling / interpolation modules (issue 21, item 3)
-    frozenset({"atomsmith.generators.gram_vae.model", "atomsmith.generators.gram_vae.infill",
-               "atomsmith.generators.gram_vae.interpolate"}),
-    frozenset({"atomsmith.generators.eq_vae.model", "atomsmith.generators.eq_vae.infill"}),
 )
 
 _MODULE_NAME = re.compile(r"atomsmith(\.[A-Za-z_]\w*)+")

@@ -10,6 +10,7 @@ Modules::
     infill          latent-optimisation infilling: its settings, result and the check of the held atoms
     interpolation   latent paths between two environments, aligned frame to frame
     views           plotly figures and the notebook slider (environments, latent maps, trajectories)
+    model           EnvironmentVAE, the base of both model objects: checkpoint save / load, latent draws, checks
 
 ``gram_vae`` and ``eq_vae`` depend on this package, never on each other. Names are resolved lazily.
 """
@@ -20,6 +21,7 @@ _EXPORTS = {
     "atomsmith.generators.environments.infill": ("InfillConfig", "InfillResult", "check_fixed"),
     "atomsmith.generators.environments.interpolation": ("Trajectory", "latent_path"),
     "atomsmith.generators.environments.latent_prior": ("LatentMixture", "draw_latents", "fit_mixture"),
+    "atomsmith.generators.environments.model": ("EnvironmentVAE",),
     "atomsmith.generators.environments.shells": ("shell_permutations",),
 }
 

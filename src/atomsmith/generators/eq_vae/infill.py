@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,11 +30,10 @@ import optax
 from atomsmith.generators.environments import ops
 from atomsmith.generators.eq_vae.network import EqVAENetwork, species_index
 from atomsmith.generators.environments.infill import InfillConfig, InfillResult, check_fixed
+from atomsmith.generators.environments.model import EnvironmentVAE  # typed by the base: the model imports us
 from atomsmith.generators.environments.latent_prior import neg_log_prior_fn
 from atomsmith.generators.protocol import InvalidRequestError
 
-if TYPE_CHECKING:
-    from atomsmith.generators.eq_vae.model import EqVAE
 
 __all__ = ["InfillConfig", "EqInfillResult", "infill", "fit_latents", "refine_reconstruction"]
 
@@ -55,7 +54,8 @@ def kabsch_jax(p: jax.Array, q: jax.Array) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=32)
-def _optimiser(model: EqVAE, k: int, steps: int, learning_rate: float, prior_weight: float, with_species: bool):
+def _optimiser(model: EnvironmentVAE, k: int, steps: int, learning_rate: float, prior_weight: float,
+               with_species: bool):
     """Jitted ``(params, z [C, d], slots [C, k], fixed [C, k, 3], species [C, k]) -> (z, objective [C])``."""
     net = EqVAENetwork(model.config, model.coord_scale)
     tx = optax.adam(learning_rate)
@@ -86,7 +86,7 @@ def _optimiser(model: EqVAE, k: int, steps: int, learning_rate: float, prior_wei
     return run
 
 
-def fit_latents(model: EqVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig,
+def fit_latents(model: EnvironmentVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig,
                 species: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[ops.Alignment]]:
     """Optimise latents so that decoded environments contain the target atoms (module docstring).
 
@@ -112,8 +112,8 @@ def fit_latents(model: EqVAE, targets: np.ndarray, z0: np.ndarray, config: Infil
     return np.asarray(z, np.float64), np.asarray(objective, np.float64), alignments
 
 
-def refine_reconstruction(model: EqVAE, vectors: Any, numbers: Any = None, config: InfillConfig | None = None
-                          ) -> np.ndarray:
+def refine_reconstruction(model: EnvironmentVAE, vectors: Any, numbers: Any = None,
+                          config: InfillConfig | None = None) -> np.ndarray:
     """Reconstructions ``[m, n, 3]`` Å refined by latent optimisation from the encoder's posterior mean (closes
     the amortisation gap); returned in the input's frame (closest first)."""
     arr, z_numbers = model.check_environments(vectors, numbers)
@@ -125,8 +125,8 @@ def refine_reconstruction(model: EqVAE, vectors: Any, numbers: Any = None, confi
     return np.stack([ops.sort_by_distance(env @ al.rotation.T) for env, al in zip(decoded, alignments)])
 
 
-def infill(model: EqVAE, fixed: Any, n_samples: int, key: jax.Array, config: InfillConfig = InfillConfig(),
-           numbers: Any = None) -> EqInfillResult:
+def infill(model: EnvironmentVAE, fixed: Any, n_samples: int, key: jax.Array,
+           config: InfillConfig = InfillConfig(), numbers: Any = None) -> EqInfillResult:
     """Generate ``n_samples`` completions of the environment whose first ``k`` neighbours are ``fixed``.
 
     Args:

@@ -24,7 +24,7 @@ O(3); the generated atoms are placed in the handedness the fixed atoms require.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -33,15 +33,14 @@ import optax
 
 from atomsmith.generators.environments import ops
 from atomsmith.generators.environments.infill import InfillConfig, InfillResult, check_fixed
+from atomsmith.generators.environments.model import EnvironmentVAE  # typed by the base: the model imports us
 from atomsmith.generators.gram_vae.network import GramVAENetwork
 from atomsmith.generators.environments.latent_prior import neg_log_prior_fn
 
-if TYPE_CHECKING:
-    from atomsmith.generators.gram_vae.model import GramVAE
 
 
 @functools.lru_cache(maxsize=32)
-def _optimiser(model: GramVAE, k: int, steps: int, learning_rate: float, prior_weight: float):
+def _optimiser(model: EnvironmentVAE, k: int, steps: int, learning_rate: float, prior_weight: float):
     """Jitted ``(z [C, d], slots [C, k], fixed_n [C or 1, k, k]) -> (z, objective [C])``: ``steps`` Adam steps."""
     net = GramVAENetwork(model.config, model.coord_scale)
     norm = model.normalizer
@@ -81,7 +80,7 @@ def _assign(targets: np.ndarray, decoded: np.ndarray) -> list[ops.Alignment]:
     return [ops.align(t, env) for t, env in zip(targets, decoded)]
 
 
-def normalized_gram_block(model: GramVAE, atoms: np.ndarray) -> np.ndarray:
+def normalized_gram_block(model: EnvironmentVAE, atoms: np.ndarray) -> np.ndarray:
     """Normalised Gram matrices ``[..., k, k]`` of atom sets ``[..., k, 3]`` Å (training normalisation)."""
     norm = model.normalizer
     g = np.einsum("...id,...jd->...ij", atoms, atoms)
@@ -90,7 +89,7 @@ def normalized_gram_block(model: GramVAE, atoms: np.ndarray) -> np.ndarray:
                     (g - norm.mu_off) / norm.sigma_off).astype(np.float32)
 
 
-def fit_latents(model: GramVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig
+def fit_latents(model: EnvironmentVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig
                 ) -> tuple[np.ndarray, np.ndarray, list[ops.Alignment]]:
     """Optimise latents so that decoded environments contain the target atoms (module docstring).
 
@@ -115,7 +114,8 @@ def fit_latents(model: GramVAE, targets: np.ndarray, z0: np.ndarray, config: Inf
     return np.asarray(z, np.float64), np.asarray(objective, np.float64), alignments
 
 
-def refine_reconstruction(model: GramVAE, vectors: Any, config: InfillConfig | None = None) -> np.ndarray:
+def refine_reconstruction(model: EnvironmentVAE, vectors: Any, config: InfillConfig | None = None
+                          ) -> np.ndarray:
     """Reconstructions ``[m, n, 3]`` Å refined by latent optimisation (semi-amortised inference): start from the
     encoder's posterior mean and minimise the full Gram mismatch to the input plus ``prior_weight * (-log p(z))``
     (default: the model's KL weight, i.e. the training objective's own trade-off), alternating with optimal
@@ -127,8 +127,8 @@ def refine_reconstruction(model: GramVAE, vectors: Any, config: InfillConfig | N
     return model.decode(z)
 
 
-def infill(model: GramVAE, fixed: Any, n_samples: int, key: jax.Array, config: InfillConfig = InfillConfig()
-           ) -> InfillResult:
+def infill(model: EnvironmentVAE, fixed: Any, n_samples: int, key: jax.Array,
+           config: InfillConfig = InfillConfig()) -> InfillResult:
     """Generate ``n_samples`` completions of the environment whose first ``k`` neighbours are ``fixed``.
 
     Args:
