@@ -39,7 +39,7 @@ KNOWN_MODULE_CYCLES: tuple[frozenset[str], ...] = (
     frozenset({"atomsmith.structures.crystal", "atomsmith.structures.convert"}),
 )
 
-_MODULE_NAME = re.compile(r"atomsmith(\.[A-Za-z_]\w*)+")
+_MODULE_NAME = re.compile(r"atomsmith(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?")  # a module, or "module:attribute"
 
 Graph = Mapping[str, Iterable[str]]
 
@@ -60,7 +60,8 @@ def references(path: Path, module: str) -> list[tuple[str, int, bool]]:
     """``(dotted name, line, from an import statement)`` for everything ``path`` (module ``module``) imports or names.
 
     ``from X import a`` gives ``X.a`` (a submodule or a name in ``X``); relative imports are resolved; a string
-    that is a dotted atomsmith name (lazy exports, ``import_module``) counts, but not at import time.
+    that is a dotted atomsmith name (lazy exports, ``import_module``) or a ``"module:attribute"`` name (the model-class
+    table of :mod:`atomsmith.pretrained.kinds`) counts, but not at import time.
     """
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     out = []
@@ -75,7 +76,7 @@ def references(path: Path, module: str) -> list[tuple[str, int, bool]]:
                 base = ".".join(parts + ([node.module] if node.module else []))
             out.extend((f"{base}.{alias.name}", node.lineno, True) for alias in node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _MODULE_NAME.fullmatch(node.value):
-            out.append((node.value, node.lineno, False))
+            out.append((node.value.partition(":")[0], node.lineno, False))
     return out
 
 

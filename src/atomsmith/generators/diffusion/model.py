@@ -6,7 +6,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -37,6 +37,9 @@ STEP_LR = 1e-5
 
 class DiffusionModel:
     """A trained crystal diffusion model. Implements :class:`atomsmith.generators.Generator`."""
+
+    #: checkpoint kind (training states of the shared loop are ``"train-state:diffusion"``).
+    kind: ClassVar[str] = CHECKPOINT_KIND
 
     def __init__(self, config: DiffusionConfig, params: Any, metadata: Mapping[str, Any] | None = None) -> None:
         self.config = config
