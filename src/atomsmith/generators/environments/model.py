@@ -22,16 +22,26 @@ from typing import Any, ClassVar
 import jax
 import numpy as np
 
+from atomsmith.generators.environments import ops
+from atomsmith.generators.environments.infill import InfillResult
 from atomsmith.generators.environments.latent_prior import LatentMixture, draw_latents
-from atomsmith.generators.protocol import InvalidRequestError
+from atomsmith.generators.environments.options import EnvironmentOptions
+from atomsmith.generators.protocol import Capabilities, FixedAtoms, FixedNeighbors, GeneratorBase, \
+    InvalidRequestError
+from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
 
 __all__ = ["EnvironmentVAE"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class EnvironmentVAE:
-    """Base class of the environment VAE model objects (see the module docstring); a subclass names its parts in
+class EnvironmentVAE(GeneratorBase):
+    """Base class of the environment VAE model objects (see the module docstring), and their generator protocol:
+    ``sample(key, n, *, fixed=None, options=None, **settings)`` draws ``n`` environments as clusters (centre atom
+    first, then its neighbours, in a cubic box; properties ``source`` and ``index``), or with
+    ``fixed=FixedNeighbors(...)`` (or a ``[k, 3]`` array of neighbour vectors, Å) holds those neighbours and
+    generates the rest (properties ``sample``, ``fit_rmsd`` Å, ``k``; site property ``fixed``). Settings:
+    :class:`~atomsmith.generators.environments.options.EnvironmentOptions`. A subclass names its parts in
     the class statement: ``class GramVAE(EnvironmentVAE, kind="gram-vae", config_type=GramVAEConfig,
     network_type=GramVAENetwork, init_params=init_params)``.
 
@@ -45,6 +55,11 @@ class EnvironmentVAE:
     """
 
     kind: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        fixed_neighbors=True, produces="environments",
+        about="samples local environments (a centre atom and its neighbours); composition, cell and property "
+              "guidance apply to crystal generators (e.g. perov-5, a-si)")
+    options_type: ClassVar[type] = EnvironmentOptions
     config_type: ClassVar[type]
     network_type: ClassVar[type]
     init_params: ClassVar[Callable[..., Any]]
@@ -155,3 +170,42 @@ class EnvironmentVAE:
         """``n`` generated environments ``[n, n_neighbors, 3]`` Å (latents drawn as in :meth:`sample_latents`,
         decoded in the canonical frame, closest first)."""
         return self.decode(self.sample_latents(key, n, temperature, source))
+
+    # ------------------------------------------------------------------ the generator protocol
+    def _as_request(self, fixed: Any) -> Any:
+        """A ``[k, 3]`` array of neighbour vectors (Å) is a :class:`FixedNeighbors` request."""
+        if fixed is None or isinstance(fixed, (FixedNeighbors, FixedAtoms)):
+            return fixed
+        if isinstance(fixed, (list, tuple)) and fixed and isinstance(fixed[0], FixedAtoms):
+            return fixed  # crystal requests: refused by check_request with the model's name
+        return FixedNeighbors(fixed)
+
+    def _draw(self, key: jax.Array, n: int, options: EnvironmentOptions) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` generated environments ``[n, m, 3]`` Å and their atomic numbers ``[n, m + 1]`` (centre first)."""
+        raise NotImplementedError
+
+    def _infill(self, request: FixedNeighbors, n: int, key: jax.Array, options: EnvironmentOptions
+                ) -> InfillResult:
+        """``n`` completions of the held neighbours (a result with ``numbers`` when the model decodes species)."""
+        raise NotImplementedError
+
+    def _sample(self, key: jax.Array, n: int, conditions: Any, guidance: Any, fixed: FixedNeighbors | None,
+                options: EnvironmentOptions) -> list[Crystal]:
+        label = options.label or self.kind
+        if fixed is None:
+            envs, numbers = self._draw(key, n, options)
+            return [ops.environment_to_crystal(e, centre_number=int(z[0]), neighbor_numbers=z[1:],
+                                               source=f"{label} sample", index=i)
+                    for i, (e, z) in enumerate(zip(envs, numbers))]
+        result = self._infill(fixed, n, key, options)
+        size = self.n_neighbors
+        k = result.environments.shape[1] - result.generated.shape[1]
+        numbers = getattr(result, "numbers", None)
+        out = []
+        for i, env in enumerate(result.environments):
+            z = np.full(size + 1, 14) if numbers is None else np.asarray(numbers[i])  # no species decoded: Si
+            c = ops.environment_to_crystal(env, centre_number=int(z[0]), neighbor_numbers=z[1:], sample=i,
+                                           fit_rmsd=float(result.fit_rmsd[i]), k=k, source=f"{label} infill")
+            out.append(c.replace(site_properties={"fixed": np.r_[1, np.ones(k, int), np.zeros(size - k, int)]}))
+        return out
+

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators.environments import ops
 from atomsmith.generators.eq_vae.config import EqVAEConfig
 from atomsmith.generators.eq_vae.network import EqVAENetwork, init_params, species_index, to_input_frame
 from atomsmith.generators.environments.latent_prior import LatentMixture, fit_mixture
 from atomsmith.generators.environments.model import EnvironmentVAE
-from atomsmith.generators.protocol import InvalidRequestError
-from atomsmith.structures.crystal import Crystal
+from atomsmith.generators.environments.options import EnvironmentOptions
+from atomsmith.generators.protocol import FixedNeighbors, InvalidRequestError
 
 CHECKPOINT_KIND = "eq-vae"
 _CHUNK = 1024
@@ -141,24 +139,14 @@ class EqVAE(EnvironmentVAE, kind=CHECKPOINT_KIND, config_type=EqVAEConfig, netwo
         mean, _, frames = self.encode_with_frames(vectors, numbers)
         return self.decode(mean, frames=frames)
 
-    def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
-               guidance: Sequence[Any] | None = None, fixed: Any = None) -> list[Crystal]:
-        """The generator protocol: ``n`` environments as clusters (centre atom 0, then neighbours, decoded species)
-        in a cubic box. ``fixed`` (``[k, 3]`` Å neighbour vectors) holds those atoms and generates the rest."""
-        if conditions:
-            raise NotImplementedError("the equivariant VAE is unconditional")
-        if guidance:
-            raise NotImplementedError("the equivariant VAE does not support guidance")
-        if fixed is not None:
-            from atomsmith.generators.eq_vae.infill import infill
+    def _draw(self, key: jax.Array, n: int, options: EnvironmentOptions) -> tuple[np.ndarray, np.ndarray]:
+        decoded = self.decode_full(self.sample_latents(key, n, options.temperature, options.latents))
+        return decoded.vectors, decoded.numbers
 
-            result = infill(self, fixed, n, key)
-            envs, numbers = result.environments, result.numbers
-        else:
-            dec = self.decode_full(self.sample_latents(key, n))
-            envs, numbers = dec.vectors, dec.numbers
-        return [ops.environment_to_crystal(e, centre_number=int(z[0]), neighbor_numbers=z[1:], source="eq-vae")
-                for e, z in zip(envs, numbers)]
+    def _infill(self, request: FixedNeighbors, n: int, key: jax.Array, options: EnvironmentOptions):
+        from atomsmith.generators.eq_vae.infill import infill
+
+        return infill(self, request.vectors, n, key, options.infill, numbers=request.numbers)
 
     def interpolate(self, a: Any, b: Any, steps: int = 9, spherical: bool = False) -> np.ndarray:
         """Environments ``[steps, n, 3]`` Å along the latent path between the posterior means of ``a`` and ``b``,

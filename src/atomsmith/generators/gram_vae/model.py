@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,11 +22,11 @@ from atomsmith.generators.environments import ops
 from atomsmith.generators.gram_vae.config import GramVAEConfig
 from atomsmith.generators.environments.latent_prior import LatentMixture, fit_mixture
 from atomsmith.generators.environments.model import EnvironmentVAE
-from atomsmith.generators.protocol import InvalidRequestError  # noqa: F401  (re-exported: part of this API)
+from atomsmith.generators.environments.options import EnvironmentOptions
+from atomsmith.generators.protocol import FixedNeighbors, InvalidRequestError
 from atomsmith.generators.gram_vae.network import GramVAENetwork, init_params
 from atomsmith.generators.gram_vae.representation import GramNormalizer, canonical_mirror, gram_matrix, \
     gram_to_coordinates
-from atomsmith.structures.crystal import Crystal
 
 CHECKPOINT_KIND = "gram-vae"
 
@@ -119,22 +119,17 @@ class GramVAE(EnvironmentVAE, kind=CHECKPOINT_KIND, config_type=GramVAEConfig, n
         mean, _ = self.encode(vectors)
         return self.decode(mean)
 
-    def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
-               guidance: Sequence[Any] | None = None, fixed: Any = None) -> list[Crystal]:
-        """The generator protocol: ``n`` environments as clusters (centre atom 0, then neighbours; Si) in a cubic
-        box. ``fixed`` (``[k, 3]`` Å neighbour vectors) holds those atoms and generates the rest (infilling).
-        Conditions and guidance are not supported by this model."""
-        if conditions:
-            raise NotImplementedError("the Gram VAE is unconditional")
-        if guidance:
-            raise NotImplementedError("the Gram VAE does not support guidance")
-        if fixed is not None:
-            from atomsmith.generators.gram_vae.infill import infill
+    def _draw(self, key: jax.Array, n: int, options: EnvironmentOptions) -> tuple[np.ndarray, np.ndarray]:
+        envs = self.sample_environments(key, n, options.temperature, options.latents)
+        return envs, np.full((len(envs), envs.shape[1] + 1), 14)  # Si: the Gram VAE carries no species
 
-            envs = infill(self, fixed, n, key).environments
-        else:
-            envs = self.sample_environments(key, n)
-        return [ops.environment_to_crystal(e, source="gram-vae") for e in envs]
+    def _infill(self, request: FixedNeighbors, n: int, key: jax.Array, options: EnvironmentOptions):
+        from atomsmith.generators.gram_vae.infill import infill
+
+        if request.numbers is not None:
+            raise InvalidRequestError(f"{options.label or self.kind} describes Si environments without species: "
+                                      "hold neighbours without atomic numbers")
+        return infill(self, request.vectors, n, key, options.infill)
 
     def interpolate(self, a: Any, b: Any, steps: int = 9, spherical: bool = False) -> np.ndarray:
         """Environments along the straight (or spherical) latent path between the posterior means of ``a`` and
