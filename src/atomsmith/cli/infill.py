@@ -1,4 +1,4 @@
-"""``atomsmith infill``: two kinds of infilling behind one command, chosen by the model.
+"""``atomsmith infill``: two kinds of infilling behind one command, chosen by the model's declared capabilities.
 
 * Environments (Gram VAE / equivariant VAE): ``atomsmith infill ENV.xyz --k 5 -n 10 --out completions.extxyz`` holds
   k atoms of an environment and generates the rest (latent optimisation; :mod:`atomsmith.generators.gram_vae.infill`).
@@ -72,7 +72,7 @@ def infill_command(
     from atomsmith.generators.environments import ops
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures import io
-    from atomsmith.pretrained import kind_of, require_kind
+    from atomsmith.pretrained import kind_of, model_class, require_kind
     from atomsmith.training.checkpoint import CheckpointError
 
     try:  # UnknownModelError and WrongModelKindError are ValueErrors
@@ -80,7 +80,7 @@ def infill_command(
         require_kind(model, kind, INFILL_KINDS)
     except (CheckpointError, ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
-    if kind in ("diffusion", "train-state:diffusion"):
+    if model_class(kind).capabilities.fixed_atoms:  # declared by the model class (nothing loaded yet)
         if environment is not None:
             raise typer.BadParameter(
                 f"{model} is a crystal diffusion model: give the partial crystal with --fixed FILE and --n-free, not "

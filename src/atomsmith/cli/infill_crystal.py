@@ -20,7 +20,6 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
     from atomsmith.api.infilling import infill
     from atomsmith.api.sampling import parse_composition
     from atomsmith.cli.output import check_output, output_plan, print_summary, write_structures
-    from atomsmith.generators.diffusion.model import DEFAULT_STEPS
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.metrics.validity import min_pair_distance, structure_validity
     from atomsmith.structures import io
@@ -61,7 +60,7 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
             ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)",
              f"{100 * valid / max(len(crystals), 1):.1f} %"),
             ("most common formulas", common),
-            ("steps / RePaint resampling", f"{steps or DEFAULT_STEPS} / {resample}"),
+            ("steps / RePaint resampling", f"{generator.options(steps=steps).steps} / {resample}"),
             ("time (incl. compilation)", f"{seconds:.1f} s"),
             ("closest pair (median)", f"{np.median([min_pair_distance(c, 6.0) for c in crystals]):.2f} Å"),
             ("output", f"{out} ({out_format}{', directory' if directory else ''})")]

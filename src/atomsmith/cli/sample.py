@@ -93,17 +93,17 @@ def sample(
     out_format, directory, gz = output_plan(out, fmt, n)
     check_output(out, force, directory=directory)  # before any work: sampling can take hours
     _enable_compilation_cache()
-    from atomsmith.generators.diffusion.model import DEFAULT_STEPS
+    from atomsmith.generators.protocol import capabilities_of
 
     try:
         generator, name = api.resolve_model(model, kinds=GENERATOR_KINDS)
     except (UnknownModelError, WrongModelKindError, CheckpointError, OSError) as exc:  # unknown, wrong kind, damaged
         raise typer.BadParameter(str(exc), param_hint="--model") from None
-    if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):  # environments, not cells: cli.sample_gram_vae
+    if capabilities_of(generator).produces == "environments":  # clusters, not cells: cli.sample_gram_vae
         from atomsmith.cli.sample_gram_vae import sample_environments
 
         return sample_environments(generator, name, n, seed, out, out_format, directory, gz, force, composition)
-    steps = steps or DEFAULT_STEPS
+    steps = generator.options(steps=steps).steps  # the model's default when not given
     with _usage_errors("--composition"):
         composition = api.parse_composition(composition) if composition else None
     with _usage_errors("--cell"):
@@ -117,9 +117,9 @@ def sample(
     stats: dict = {}
     t0 = time.perf_counter()
     with _usage_errors(None):
-        crystals = api.sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell,
+        crystals = api.sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell, name=name,
                                         guidance_scale=guidance_scale, cfg_scale=cfg_scale, steps=steps,
-                                        sampler=sampler, batch_size=batch_size, progress=progress, stats=stats)
+                                        method=sampler, batch_size=batch_size, progress=progress, stats=stats)
     relax_rows = []
     if relax:
         with _usage_errors("--relax"):
