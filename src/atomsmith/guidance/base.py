@@ -130,3 +130,11 @@ def value_and_grad(objective: Objective, batch: GraphBatch,
                                      num_segments=batch.n_graphs)
     return GuidanceGradients(values=values, frac_coords=g_frac, lattices=g_lat, positions=g_pos,
                              lattices_at_fixed_positions=g_lat - correction, species_weights=g_species)
+
+
+def objective_cutoff(objective: Any, default: float) -> float:
+    """Largest encoder cutoff (Å) of the predictors inside ``objective`` (a term or a :class:`WeightedSum`)."""
+    terms = objective.terms if isinstance(objective, WeightedSum) else (objective,)
+    cutoffs = [float(t.predictor.config.encoder.cutoff) for t in terms
+               if getattr(getattr(t, "predictor", None), "config", None) is not None]
+    return max(cutoffs, default=float(default))

@@ -19,7 +19,7 @@ from atomsmith.generators.diffusion.samplers import SamplerState, make_chunk_run
 from atomsmith.generators.diffusion.species import species_process
 from atomsmith.generators.diffusion.options import DEFAULT_BATCH, DEFAULT_STEPS, DiffusionOptions  # noqa: F401
 from atomsmith.generators.protocol import Capabilities, FixedAtoms, GeneratorBase, InvalidRequestError
-from atomsmith.guidance.base import WeightedSum
+from atomsmith.guidance.base import WeightedSum, objective_cutoff
 from atomsmith.graphs.batching import bucket_size
 from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
@@ -370,14 +370,6 @@ class DiffusionModel(GeneratorBase):
             sites = {} if fixed_list is None else {"fixed": held[row].astype(int)}
             out.append(Crystal(lattice, frac[row], numbers, properties=props, site_properties=sites))
         return out, int(overflow[:n_real].sum())
-
-
-def objective_cutoff(objective: Any, default: float) -> float:
-    """Largest encoder cutoff (Å) of the predictors inside ``objective`` (a term or a :class:`WeightedSum`)."""
-    terms = objective.terms if isinstance(objective, WeightedSum) else (objective,)
-    cutoffs = [float(t.predictor.config.encoder.cutoff) for t in terms
-               if getattr(getattr(t, "predictor", None), "config", None) is not None]
-    return max(cutoffs, default=float(default))
 
 
 def _per_structure(value: Any, n: int, name: str) -> jax.Array:
