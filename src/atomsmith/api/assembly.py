@@ -1,8 +1,17 @@
 """``atomsmith.assemble``: build a structure atom by atom with Gumbel MuZero search (mctx), through the generator
 protocol (:class:`~atomsmith.assembly.generator.Assembler`), so user objectives (``guidance=``) reach the search.
 
-    >>> import atomsmith
-    >>> best = atomsmith.assemble("a-si-8", simulations=8, tiny=True)      # Crystal with property 'reward'
+With a task (tens of seconds on a CPU: the search compiles)::
+
+    best = atomsmith.assemble("a-si-8", simulations=8, tiny=True)      # Crystal with property 'reward'
+    best = atomsmith.assemble("a-si-8", guidance=atomsmith.MinDistance(2.2))   # plus your own objective
+
+The assembler of a task is a generator like the others:
+
+    >>> from atomsmith.assembly.generator import Assembler
+    >>> assembler = Assembler("a-si-8")
+    >>> assembler.task.n_atoms, assembler.capabilities.guidance, assembler.options(simulations=8).simulations
+    (8, True, 8)
 """
 
 from __future__ import annotations

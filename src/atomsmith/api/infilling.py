@@ -1,9 +1,22 @@
 """``atomsmith.infill``: generate the missing atoms around held ones, with whichever model fits the request.
 
-    >>> import atomsmith
-    >>> partial = atomsmith.read_one("partial.cif")                    # e.g. a perovskite missing one O
-    >>> done = atomsmith.infill("perov-5", partial, n_free=1, n=10)    # crystal: held atoms and cell kept
-    >>> envs = atomsmith.infill("gram-vae", cluster, k=5, n=10)        # local environment: 5 neighbours held
+With the shipped models::
+
+    partial = atomsmith.read_one("examples/partial_perovskite.cif")          # HgSbO3, one O missing
+    done = atomsmith.infill("perov-5", partial, n_free=1, free_species="O", n=4)   # held atoms and cell kept
+    envs = atomsmith.infill("gram-vae", cluster, k=5, n=10)                  # local environment: 5 neighbours held
+
+What is held travels as a typed request (:mod:`atomsmith.generators.protocol`):
+
+    >>> import numpy as np
+    >>> from atomsmith import Crystal
+    >>> from atomsmith.generators.protocol import FixedAtoms, FixedNeighbors
+    >>> partial = Crystal(np.eye(3) * 4.0, np.array([[0.0, 0, 0], [0.5, 0.5, 0.5]]), np.array([38, 22]))  # Sr, Ti
+    >>> FixedAtoms(partial, n_free=3, free_species=[8, 8, 8]).n_atoms
+    5
+    >>> held = FixedNeighbors.around(partial, 0, n_neighbors=8, r_cut=4.0, k=1)   # Sr's nearest neighbour, held
+    >>> np.round(np.linalg.norm(held.vectors, axis=1), 3).tolist()
+    [3.464]
 
 Crystal diffusion models hold the atoms (and by default the cell) of a partial structure and generate ``n_free``
 more (RePaint inside the sampler; a :class:`~atomsmith.generators.protocol.FixedAtoms` request). Environment VAEs

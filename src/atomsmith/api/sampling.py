@@ -1,8 +1,28 @@
-"""``atomsmith.sample``: draw structures from a shipped or trained generator, optionally guided.
+"""``atomsmith.sample``: draw structures from a shipped or trained generator, optionally guided. With the shipped
+models (a minute or so on a CPU, most of it compilation)::
+
+    crystals = atomsmith.sample("perov-5", 8, target={"heat_ref": 0.6})      # gradient guidance
+    crystals = atomsmith.sample("perov-5", 8, composition="SrTiO3")           # structure prediction
+
+Requests are parsed and checked before any model runs:
+
+    >>> from atomsmith.api.sampling import parse_cell, parse_composition, parse_requests
+    >>> parse_composition("SrTiO3")
+    [38, 22, 8, 8, 8]
+    >>> parse_cell("10.92").diagonal().tolist()
+    [10.92, 10.92, 10.92]
+    >>> [(r.name, r.low, r.high) for r in parse_requests(target={"heat_ref": 0.6}, range="gap=1:")]
+    [('heat_ref', 0.6, 0.6), ('gap', 1.0, inf)]
+
+and a request the model cannot serve fails at once, naming the model (here an untrained Gram VAE; no weights are
+needed to refuse):
 
     >>> import atomsmith
-    >>> crystals = atomsmith.sample("perov-5", 8, target={"heat_ref": 0.6})      # gradient guidance
-    >>> crystals = atomsmith.sample("perov-5", 8, composition="SrTiO3")           # structure prediction
+    >>> from atomsmith.generators.gram_vae import GramVAE, tiny_config
+    >>> atomsmith.sample(GramVAE(tiny_config(), params=None, normalizer=None), 1, composition="Si2")
+    Traceback (most recent call last):
+    ...
+    atomsmith.generators.protocol.UnsupportedRequestError: GramVAE does not take a composition: it samples local ...
 
 The CLI (``atomsmith sample``) is a thin layer over :func:`plan_guidance` and :func:`sample_with_plan`; both end
 in one call of ``generator.sample`` (:mod:`atomsmith.generators.protocol`), whatever the model.

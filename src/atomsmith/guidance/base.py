@@ -13,6 +13,14 @@ Objectives combine by weighted sum: ``2.0 * a + b`` is a :class:`WeightedSum`. :
 values and their gradients with respect to fractional coordinates and lattice (and, equivalently, Cartesian positions
 and lattice at fixed positions) and species weights. Values of different structures are independent, so the gradient
 of their sum holds each structure's own gradient.
+
+    >>> import numpy as np
+    >>> from atomsmith import Crystal, batch_graphs
+    >>> from atomsmith.guidance import MinDistance
+    >>> pair = Crystal(np.eye(3) * 5.0, np.array([[0.0, 0, 0], [0.2, 0, 0]]), np.array([14, 14]))   # 1 Å apart
+    >>> objective = 2 * MinDistance(1.5) + MinDistance(2.0)                  # a WeightedSum
+    >>> objective.weights, round(float(objective(batch_graphs([pair], cutoff=2.5))[0]), 4)   # 2 (0.5)^2 + 1^2
+    ((2.0, 1.0), 1.5)
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ A request names a property; the predictor that provides it comes from an explici
 names) or, by default, from the shipped predictors trained on the generator's dataset (registry field ``dataset``;
 :func:`atomsmith.pretrained.predictors.resolve_predictors`). Several requests add up (one objective per request,
 summed with weight 1).
+
+    >>> PropertyRequest.parse("heat_ref=0.3:0.7")
+    PropertyRequest(name='heat_ref', low=0.3, high=0.7, scale=0.1)
+    >>> PropertyRequest.parse("heat_ref=0.5").is_target
+    True
 """
 
 from __future__ import annotations
