@@ -12,8 +12,14 @@ from pathlib import Path
 
 import typer
 
-#: checkpoint kinds ``infill`` takes: crystal diffusion models (crystal infilling) and environment VAEs.
-INFILL_KINDS = ("diffusion", "train-state:diffusion", "gram-vae", "eq-vae")
+def infill_kinds() -> tuple[str, ...]:
+    """Checkpoint kinds ``infill`` takes: those whose model class declares held atoms (crystal diffusion) or held
+    neighbours (the environment VAEs), in the registry's order."""
+    from atomsmith.generators.protocol import capabilities_of
+    from atomsmith.pretrained.kinds import MODEL_CLASSES, model_class
+
+    declared = {kind: capabilities_of(model_class(kind)) for kind in MODEL_CLASSES}
+    return tuple(kind for kind, caps in declared.items() if caps.fixed_atoms or caps.fixed_neighbors)
 
 
 def _parse_indices(text: str) -> list[int]:
@@ -77,7 +83,7 @@ def infill_command(
 
     try:  # UnknownModelError and WrongModelKindError are ValueErrors
         kind = kind_of(model)
-        require_kind(model, kind, INFILL_KINDS)
+        require_kind(model, kind, infill_kinds())
     except (CheckpointError, ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
     if model_class(kind).capabilities.fixed_atoms:  # declared by the model class (nothing loaded yet)
