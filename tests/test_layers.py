@@ -253,3 +253,19 @@ def test_no_new_module_cycles():
     new = [c for c in cycles(graph) if not any(c <= known for known in KNOWN_MODULE_CYCLES)]
     detail = "\n".join(_explain(graph, [(a, b) for a in sorted(c) for b in sorted(c) if b in graph[a]]) for c in new)
     assert not new, f"import cycles between modules:\n{detail}"
+
+
+def test_environment_vaes_meet_only_in_the_environments_package():
+    """``gram_vae`` and ``eq_vae`` depend on ``generators.environments``, never on each other, and the shared
+    package depends on neither."""
+    graph = module_graph(SRC)
+    gram, eq, shared = ("atomsmith.generators.gram_vae", "atomsmith.generators.eq_vae",
+                        "atomsmith.generators.environments")
+
+    def edges(source: str, target: str) -> list[str]:
+        return sorted(f"{a} -> {b} ({', '.join(where)})" for a, targets in graph.items() if a.startswith(source)
+                      for b, where in targets.items() if b.startswith(target))
+
+    for source, target in ((gram, eq), (eq, gram), (shared, gram), (shared, eq)):
+        assert not edges(source, target), "\n".join(edges(source, target))
+    assert edges(gram, shared) and edges(eq, shared)
