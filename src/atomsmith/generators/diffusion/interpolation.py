@@ -261,12 +261,13 @@ def round_trip(model: Any, crystals: Sequence[Crystal], *, ode_steps: int = inv.
                             max_iters=max_iters, tol=tol, batch_size=batch_size)
         for i, x, r in zip(idx, inv.decode(model, latent, batch_size=batch_size), latent.residual):
             decoded[i], residual[i] = x, float(r)
+    pairs = list(zip(crystals, decoded))
     out: dict[str, Any] = {"decoded": decoded, "residual": residual.tolist(),
-                           "frac_error": [max_wrapped_error(y, x) for x, y in zip(crystals, decoded)],
-                           "species_ok": [bool(np.array_equal(x.numbers, y.numbers)) for x, y in zip(crystals, decoded)]}
-    errors = [lattice_errors(y, x) for x, y in zip(crystals, decoded)]
+                           "frac_error": [max_wrapped_error(y, x) for x, y in pairs],
+                           "species_ok": [bool(np.array_equal(x.numbers, y.numbers)) for x, y in pairs]}
+    errors = [lattice_errors(y, x) for x, y in pairs]
     out["length_error"] = [e[0] for e in errors]
     out["angle_error"] = [e[1] for e in errors]
     if matcher:
-        out["rms"] = [_rms(y, x) for x, y in zip(crystals, decoded)]
+        out["rms"] = [_rms(y, x) for x, y in pairs]
     return out

@@ -17,13 +17,15 @@ network at ``x_t``) by a safeguarded fixed-point iteration started from ``x_t = 
 ``gamma`` is a per-component slope of ``D``: first its value for a constant network output (1 for the coordinates,
 ``sqrt(ab_s / ab_t)`` for the VP parts: this first iteration is the usual "DDIM inversion" with the output taken at
 ``(x_s, t)``), then the secant slope ``dR / dx`` of the last two iterates, kept in ``[0.5, 2 gamma_0]``. (The plain
-iteration converges at the rate ``1 - D'/gamma_0``. For the lattice in the last step ``alpha_bar`` drops to its floor
-1e-5, so ``gamma_0`` is large while ``D'`` stays near 1 for a network whose noise prediction follows its input at
-t = 1: from the schedule the rate is about 0.8 at 100 steps (derived, not measured); the secant slope fixes that.) Iterations stop when
-every cell's largest residual is below ``tol`` or after ``max_iters`` network evaluations; the iterate with the
-smallest residual is kept (the first evaluation is at the start ``x_s`` itself, so ``max_iters = 2`` is plain DDIM
-inversion) and the largest residual over all steps is reported per cell (``CrystalLatent.residual``).
-The inversion is deterministic: no random numbers enter.
+iteration converges at the rate ``1 - D'/gamma_0``. For the lattice in the last step ``alpha_bar`` drops to its
+floor 1e-5, so ``gamma_0`` is large while ``D'`` stays near 1 for a network whose noise prediction follows its input
+at t = 1: from the schedule the rate is about 0.8 at 100 steps (derived, not measured); the secant slope fixes that.)
+
+Iterations stop when every component's residual is below ``tol`` or after ``max_iters`` network evaluations; each
+component keeps the value of the iterate where its residual was smallest (the first evaluation is at the start
+``x_s`` itself, so ``max_iters = 2`` is about plain DDIM inversion), and the returned state is evaluated once more:
+the largest residual of any step is reported per cell (``CrystalLatent.residual``; one network evaluation per step
+on top of the iterations). The inversion is deterministic: no random numbers enter.
 
 Species. Relaxed one-hot species (``GaussianSpecies``, the models shipped before issue 16) have a continuous latent
 and may be encoded with the rest (``csp=False``). Absorbing (masked) species have none: the forward process only
@@ -163,15 +165,18 @@ def make_inverse_runner(config: DiffusionConfig, max_iters: int = DEFAULT_MAX_IT
             return wrapped_difference(a, b_) if i == 0 else a - b_
 
         def cond(carry):
-            k, _, _, _, _, _, best_res, _ = carry
-            return (k < max_iters) & jnp.any(best_res > tol) & active
+            k, _, _, _, _, _, best_r, _ = carry
+            unsolved = jnp.any(jnp.stack([jnp.any(r > tol) for r in best_r]))
+            return (k < max_iters) & unsolved & active
 
         def body(carry):
-            k, x, x_prev, r_prev, gamma, best, best_res, overflow = carry
-            r, res, over = residuals(x)
-            better = res < best_res
-            best = tuple(jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, c) for a, c in zip(x, best))
-            best_res = jnp.minimum(res, best_res)
+            k, x, x_prev, r_prev, gamma, best, best_r, overflow = carry
+            r, _, over = residuals(x)
+            # each component keeps its best iterate: a component the decoder cannot reproduce (e.g. a lattice angle
+            # its denoiser collapses onto the training value at t -> 0) must not hold back the others
+            better = tuple(jnp.abs(ri) < bi for ri, bi in zip(r, best_r))
+            best = tuple(jnp.where(bt, xi, bi) for bt, xi, bi in zip(better, x, best))
+            best_r = tuple(jnp.minimum(jnp.abs(ri), bi) for ri, bi in zip(r, best_r))
             new_gamma = []
             for i in range(3):
                 dx = diff(i, x[i], x_prev[i])
@@ -180,15 +185,17 @@ def make_inverse_runner(config: DiffusionConfig, max_iters: int = DEFAULT_MAX_IT
                 new_gamma.append(jnp.where((k > 0) & (jnp.abs(dx) > 1e-6), secant, gamma[i]))
             step = tuple(r[i] / new_gamma[i] for i in range(3))
             x_new = ((x[0] - step[0]) % 1.0, x[1] - step[1], x[2] - step[2])
-            return k + 1, x_new, x, r, tuple(new_gamma), best, best_res, overflow | over
+            return k + 1, x_new, x, r, tuple(new_gamma), best, best_r, overflow | over
 
         x0 = (st.frac, st.z, st.species)
         zeros = tuple(jnp.zeros_like(a) for a in x0)
-        init = (jnp.zeros((), jnp.int32), x0, x0, zeros, g0, x0, jnp.full((b,), jnp.inf, dtype), jnp.zeros((b,), bool))
-        _, _, _, _, _, best, best_res, overflow = jax.lax.while_loop(cond, body, init)
-        new = SamplerState(best[0], best[1], best[2], st.overflow | overflow)
+        infs = tuple(jnp.full_like(a, jnp.inf) for a in x0)
+        init = (jnp.zeros((), jnp.int32), x0, x0, zeros, g0, x0, infs, jnp.zeros((b,), bool))
+        _, _, _, _, _, best, _, overflow = jax.lax.while_loop(cond, body, init)
+        _, res, over = residuals(best)  # the residual of what is returned (components picked from different iterates)
+        new = SamplerState(best[0], best[1], best[2], st.overflow | overflow | over)
         new = jax.tree_util.tree_map(lambda a, c: jnp.where(active, a, c), new, st)
-        return new, jnp.where(active, best_res, 0.0)
+        return new, jnp.where(active, res, 0.0)
 
     @jax.jit
     def run(params, state: SamplerState, s, t, active, atom_mask, csp):
