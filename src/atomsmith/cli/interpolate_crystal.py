@@ -21,7 +21,7 @@ def interpolate_crystals(model: str, first: Path, second: Path, out: Path, *, st
     from atomsmith.api.interpolation import crystal_path
     from atomsmith.cli.interpolate import read_structure
     from atomsmith.cli.summary import print_summary
-    from atomsmith.generators.diffusion.inversion import DEFAULT_ODE_STEPS, species_onehot
+    from atomsmith.generators.diffusion.inversion import DEFAULT_ODE_STEPS, DEFAULT_TOL, species_onehot
     from atomsmith.generators.diffusion.interpolation import species_mode
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.metrics.validity import min_pair_distance, structure_validity
@@ -88,3 +88,7 @@ def interpolate_crystals(model: str, first: Path, second: Path, out: Path, *, st
         if objective and all(v is not None for v in objective):
             rows.insert(-2, ("guidance objective (median, inner frames)", f"{float(np.median(objective)):.3f}"))
     print_summary(f"atomsmith interpolate: {model}", rows, console)
+    if max(path.residual) > 10 * DEFAULT_TOL:
+        console.print("note: the probability-flow inversion did not reach its tolerance for every component (the "
+                      "model's last denoising step cannot produce some part of an input exactly, e.g. a lattice "
+                      "angle it always denoises to the training value); the end-point errors above include that")
