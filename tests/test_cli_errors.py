@@ -116,14 +116,14 @@ def _wrong_kind_cases(files, out):
         "predict gram-vae": (["predict", "--model", "gram-vae", files / "good.cif"], ["'gram-vae'", "'predictor'"]),
         "infill predictor": (["infill", "--model", predictor, "--fixed", files / "good.cif", "--n-free", 1, "--out",
                               out], ["'predictor'", "diffusion"]),
-        "interpolate diffusion": (["interpolate", files / "good.cif", files / "good.cif", "--model", "perov-5",
-                                   "--out", out], ["'diffusion'", "gram-vae"]),
+        "interpolate predictor": (["interpolate", files / "good.cif", files / "good.cif", "--model",
+                                   "perov-5-heat-ref", "--out", out], ["'predictor'", "'gram-vae'", "'diffusion'"]),
     }
 
 
 @pytest.mark.parametrize("case", ["sample predictor path", "sample predictor name", "sample --predictor diffusion",
                                   "predict diffusion", "predict gram-vae", "infill predictor",
-                                  "interpolate diffusion"])
+                                  "interpolate predictor"])
 def test_wrong_kind_of_checkpoint_is_refused_by_kind(files, tmp_path, case):
     """Issue 22.1: `sample --model PREDICTOR.ckpt` was an AttributeError traceback after loading."""
     out = tmp_path / "out.extxyz"

@@ -25,9 +25,13 @@ def _outputs(nb, mime: str) -> int:
 
 def test_latent_interpolation_notebook_runs(tmp_path):
     nb = _execute("latent_interpolation.ipynb", tmp_path)
-    assert _outputs(nb, "image/png") >= 2, "the latent map and the frame strip must be saved as PNG outputs"
-    assert _outputs(nb, "application/vnd.jupyter.widget-view+json") >= 1, "the slider widget must be displayed"
+    assert _outputs(nb, "image/png") >= 4, ("the latent map, the frame strip, the crystal path summary and the "
+                                            "guided path must be saved as PNG outputs")
+    assert _outputs(nb, "application/vnd.jupyter.widget-view+json") >= 2, "both slider widgets must be displayed"
     assert (tmp_path / "interpolation.extxyz").stat().st_size > 0
+    from atomsmith.structures import io
+
+    assert len(io.read(tmp_path / "crystal_path.extxyz", min_distance=None)) == 6  # the crystal section's path
 
 
 def test_quickstart_notebook_runs(tmp_path):
@@ -57,3 +61,24 @@ def test_widget_callback_redraws_with_new_coordinates():
     assert sum(v is None for v in viewer.figure.data[1].x) >= n_bonds_far  # bonds redrawn too
     with pytest.raises(IndexError):
         viewer.show(5)
+
+
+def test_crystal_viewer_callback_redraws_the_cell_lattice_and_marker():
+    from atomsmith.generators.crystal_views import CrystalPathViewer, cell_traces, path_summary_figure
+    from atomsmith.structures.crystal import Crystal
+
+    frac = np.array([[0.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, 0.5, 0.0]])
+    frames = [Crystal(np.eye(3) * (4.0 + 0.2 * i), frac + 0.02 * i, [38, 22, 8]) for i in range(4)]
+    values = np.array([0.1, 0.3, 0.2, 0.4])
+    viewer = CrystalPathViewer(frames, np.linspace(0, 1, 4), values, value_label="heat_ref (eV)")
+    np.testing.assert_allclose(viewer.atom_positions(), frames[0].positions)
+    assert len([v for v in cell_traces(frames[0])["cell"]["x"] if v is None]) == 12  # the cell's 12 edges
+    viewer.slider.value = 2  # what a user's drag does: the observer calls the redraw
+    assert viewer.step == 2
+    np.testing.assert_allclose(viewer.atom_positions(), frames[2].positions)
+    assert "step 2" in viewer.figure.layout.title.text and "a = 4.400" in viewer.label.value
+    assert list(viewer.curve.data[1].y) == [0.2]
+    with pytest.raises(IndexError):
+        viewer.show(4)
+    fig = path_summary_figure(frames, values={"heat_ref (eV)": values}, valid=[True, False, True, True])
+    assert len(fig.axes) == 3
