@@ -73,7 +73,7 @@ def infill_command(
     from rich.console import Console
 
     from atomsmith.api.infilling import infill
-    from atomsmith.cli.interpolate import load_environment_vae, read_structure
+    from atomsmith.cli.inputs import load_environment_vae, read_structure
     from atomsmith.cli.output import check_output, output_plan, print_summary
     from atomsmith.generators.environments import ops
     from atomsmith.generators.protocol import InvalidRequestError

@@ -18,30 +18,6 @@ _MODEL_HELP = ("Shipped model name or checkpoint path: an environment VAE (gram-
 INTERPOLATE_KINDS = ("gram-vae", "eq-vae", "diffusion", "train-state:diffusion")
 
 
-def read_structure(path: Path, what: str):
-    """The first structure in ``path``; ``typer.BadParameter`` (exit code 2) naming ``what`` when unreadable."""
-    from atomsmith.structures import io
-    from atomsmith.structures.errors import StructureError
-
-    try:
-        return io.read(path)[0]
-    except (StructureError, ValueError, OSError) as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc}", param_hint=what) from None
-
-
-def load_environment_vae(name: str):
-    """A :class:`GramVAE` or :class:`EqVAE` from a shipped name or a checkpoint path (by the checkpoint's kind);
-    ``typer.BadParameter`` otherwise."""
-    from atomsmith import pretrained
-    from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_KIND
-    from atomsmith.generators.gram_vae.model import CHECKPOINT_KIND as GRAM_KIND
-
-    try:
-        return pretrained.load_model(name, kinds=(GRAM_KIND, EQ_KIND))
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        raise typer.BadParameter(str(exc), param_hint="--model") from None
-
-
 def interpolate_command(
     first: Path = typer.Argument(..., exists=True, dir_okay=False, help="Structure file holding the first "
                                                                          "environment, or the first crystal (any "
@@ -120,6 +96,8 @@ def _interpolate_environments(model: str, first: Path, second: Path, out: Path, 
     from atomsmith.generators.protocol import InvalidRequestError
 
     console = Console(stderr=True)
+    from atomsmith.cli.inputs import load_environment_vae, read_structure
+
     vae = load_environment_vae(model)
     a, b = read_structure(first, "FIRST"), read_structure(second, "SECOND")
     try:

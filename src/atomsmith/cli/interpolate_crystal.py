@@ -19,8 +19,8 @@ def interpolate_crystals(model: str, first: Path, second: Path, out: Path, *, st
     from rich.console import Console
 
     from atomsmith.api.interpolation import crystal_path
-    from atomsmith.cli.interpolate import read_structure
-    from atomsmith.cli.summary import print_summary
+    from atomsmith.cli.inputs import read_structure
+    from atomsmith.cli.output import print_summary
     from atomsmith.generators.diffusion.inversion import DEFAULT_ODE_STEPS, DEFAULT_TOL, species_onehot
     from atomsmith.generators.diffusion.interpolation import species_mode
     from atomsmith.generators.protocol import InvalidRequestError
