@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from atomsmith import datasets
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.graphs.environments import local_environments
 from atomsmith.physics.asi_set import load_shipped
 from atomsmith.structures.crystal import Crystal

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from atomsmith import pretrained
 from atomsmith.cli.errors import format_usage_error, one_line
-from atomsmith.cli.outputs import check_output
+from atomsmith.cli.output import check_output
 from tests.helpers.structures import GOOD_CIF
 
 runner = CliRunner()

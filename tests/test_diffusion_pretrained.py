@@ -54,7 +54,7 @@ def test_every_shipped_model_loads_by_name():
 
 def test_load_model_with_kinds_rejects_other_kinds():
     """``kinds`` is the one check behind resolve_gram_vae / resolve_eq_vae and the CLI's environment-VAE loader."""
-    from atomsmith.generators.gram_vae.model import resolve_gram_vae
+    from atomsmith.pretrained import resolve_gram_vae
 
     with pytest.raises(pretrained.WrongModelKindError, match="'diffusion' model; this needs a 'gram-vae'"):
         pretrained.load_model("perov-5", kinds=("gram-vae",))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from tests.helpers.symmetry import random_o3
 
 

@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.eq_vae import EqVAE, EqVAEConfig, gram_schmidt_frame, moment_vectors, tiny_config
 from atomsmith.generators.gram_vae import InvalidRequestError
 from atomsmith.training import checkpoint as ckpt
@@ -98,7 +98,7 @@ def test_mirror_images_are_recovered_as_mirror_images(any_frame_model):
 
 
 def test_checkpoint_round_trip(any_frame_model, tmp_path):
-    from atomsmith.generators.gram_vae.latent_prior import fit_mixture
+    from atomsmith.generators.environments.latent_prior import fit_mixture
 
     model = any_frame_model
     z = np.random.default_rng(9).normal(size=(40, model.latent_dim))

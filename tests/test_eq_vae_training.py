@@ -54,7 +54,7 @@ def test_infill_keeps_the_fixed_atoms(trained, silicon):
 
 
 def test_refinement_does_not_worsen_the_fit(trained, silicon):
-    from atomsmith.generators.environment_metrics import assignment_rmsd, reconstruction_rmsd
+    from atomsmith.generators.environments.metrics import assignment_rmsd, reconstruction_rmsd
 
     model, _ = trained
     envs = silicon[1].vectors[:4].astype(np.float64)

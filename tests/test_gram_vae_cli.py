@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from atomsmith.cli.main import app
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.gram_vae import GramNormalizer, GramVAE, tiny_config
 from atomsmith.structures import io
 from atomsmith.structures.crystal import Crystal

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.gram_vae import GramVAE, GramVAEConfig, InfillConfig, InvalidRequestError, infill, \
     preset, tiny_config, train_gram_vae
 from atomsmith.generators.gram_vae.losses import permutation_matrices, reconstruction_error, shell_permutations

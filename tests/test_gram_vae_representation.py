@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.gram_vae.representation import GramNormalizer, canonical_mirror, gram_matrix, \
     gram_to_coordinates, n_features, pack, unpack
 from atomsmith.graphs.environments import local_environments

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from atomsmith.guidance import PropertyRange, PropertyTarget, WeightedSum
-from atomsmith.guidance.requests import (PropertyRequest, UnknownPropertyError, build_objective, resolve_predictors,
-                                         shipped_predictors)
+from atomsmith.guidance.requests import PropertyRequest, UnknownPropertyError, build_objective
+from atomsmith.pretrained.predictors import resolve_predictors, shipped_predictors
 
 
 def test_parse_targets_and_ranges():

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from atomsmith.generators import environment_ops as ops
-from atomsmith.generators import latent_interpolation as li
+from atomsmith.generators.environments import ops
+from atomsmith.generators.environments import interpolation as li
 from atomsmith.generators.eq_vae import EqVAE, tiny_config
 from atomsmith.generators.gram_vae import GramVAE, GramNormalizer, InvalidRequestError
 from atomsmith.generators.gram_vae import tiny_config as gram_tiny

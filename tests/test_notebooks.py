@@ -39,8 +39,8 @@ def test_quickstart_notebook_runs(tmp_path):
 
 
 def test_widget_callback_redraws_with_new_coordinates():
-    from atomsmith.generators.latent_interpolation import Trajectory
-    from atomsmith.generators.latent_views import InterpolationViewer
+    from atomsmith.generators.environments.interpolation import Trajectory
+    from atomsmith.generators.environments.views import InterpolationViewer
 
     rng = np.random.default_rng(0)
     start = rng.normal(size=(8, 3))

@@ -7,7 +7,7 @@ Data and split are the Gram-VAE experiment's (experiments/gram_vae/run.py): 20 S
 split by cell 16 / 2 / 2 with seed 0, environments = 8 nearest neighbours within 4 Å, the same 1000 evaluated
 test environments and the same infilling tasks. Models: the equivariant VAE of ``runs/eq_vae.ckpt`` (default: the
 shipped ``eq-vae``) and the shipped ``gram-vae``. Metrics (shared module
-:mod:`atomsmith.generators.environment_metrics`):
+:mod:`atomsmith.generators.environments.metrics`):
 
 * reconstruction RMSD after the optimal O(3) map and assignment (both models), and for the equivariant VAE also
   in the input's own frame (assignment only, no rotation); after latent refinement on a subset;
@@ -32,16 +32,15 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from atomsmith.generators import environment_metrics as em
-from atomsmith.generators import environment_ops as ops
-from atomsmith.generators import latent_interpolation as li
-from atomsmith.generators.eq_vae import EqVAE, infill as eq_infill, refine_reconstruction as eq_refine, \
-    resolve_eq_vae
+from atomsmith.generators.environments import metrics as em
+from atomsmith.generators.environments import ops
+from atomsmith.generators.environments import interpolation as li
+from atomsmith.generators.eq_vae import EqVAE, infill as eq_infill, refine_reconstruction as eq_refine
 from atomsmith.generators.gram_vae import InfillConfig, infill as gram_infill
 from atomsmith.generators.gram_vae.data import load_cells
 from atomsmith.generators.gram_vae.infill import refine_reconstruction as gram_refine
-from atomsmith.generators.gram_vae.model import resolve_gram_vae
 from atomsmith.generators.gram_vae.training import distance_ordered, split_cells
+from atomsmith.pretrained import resolve_eq_vae, resolve_gram_vae
 
 HERE = Path(__file__).resolve().parent
 MIRROR = np.diag([1.0, 1.0, -1.0])
@@ -131,7 +130,7 @@ def figure(out: Path, r: dict, dist_data: dict, trajectory) -> list[str]:
     fig.tight_layout()
     fig.savefig(out / "fig_comparison.png", dpi=110)
     plt.close(fig)
-    from atomsmith.generators.latent_views import trajectory_strip_figure
+    from atomsmith.generators.environments.views import trajectory_strip_figure
 
     fig = trajectory_strip_figure(trajectory, n_panels=7)
     fig.suptitle("eq-vae: latent interpolation between two held-out environments (first frame in the first "

@@ -33,8 +33,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from atomsmith.generators import environment_ops as ops
-from atomsmith.generators.environment_metrics import free_atom_errors, free_atom_rmsd, generation_metrics, \
+from atomsmith.generators.environments import ops
+from atomsmith.generators.environments.metrics import free_atom_errors, free_atom_rmsd, generation_metrics, \
     reconstruction_rmsd, retrieval_infill
 from atomsmith.generators.gram_vae import GramVAE, InfillConfig, improved_config, infill, reference_config
 from atomsmith.generators.gram_vae.build_cell import BuildConfig, box_length, build_cell, sw_relax

@@ -1,12 +1,23 @@
-"""``atomsmith.assemble``: build a structure atom by atom with Gumbel MuZero search (mctx).
+"""``atomsmith.assemble``: build a structure atom by atom with Gumbel MuZero search (mctx), through the generator
+protocol (:class:`~atomsmith.assembly.generator.Assembler`), so user objectives (``guidance=``) reach the search.
 
-    >>> import atomsmith
-    >>> best = atomsmith.assemble("a-si-8", simulations=8, tiny=True)      # Crystal with property 'reward'
+With a task (tens of seconds on a CPU: the search compiles)::
+
+    best = atomsmith.assemble("a-si-8", simulations=8, tiny=True)      # Crystal with property 'reward'
+    best = atomsmith.assemble("a-si-8", guidance=atomsmith.MinDistance(2.2))   # plus your own objective
+
+The assembler of a task is a generator like the others:
+
+    >>> from atomsmith.assembly.generator import Assembler
+    >>> assembler = Assembler("a-si-8")
+    >>> assembler.task.n_atoms, assembler.capabilities.guidance, assembler.options(simulations=8).simulations
+    (8, True, 8)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from atomsmith.generators.protocol import InvalidRequestError
 from atomsmith.structures.crystal import Crystal
@@ -17,7 +28,7 @@ class NothingAssembledError(RuntimeError):
 
 
 def assemble(task: str = "a-si-64", *, simulations: int = 32, seed: int = 0, episodes: int = 1,
-             considered: int = 16, tiny: bool = False,
+             considered: int = 16, tiny: bool = False, guidance: Any = None,
              on_move: Callable[[int, int, float], None] | None = None) -> Crystal:
     """Search for the best structure of an assembly task.
 
@@ -28,6 +39,8 @@ def assemble(task: str = "a-si-64", *, simulations: int = 32, seed: int = 0, epi
       episodes: episodes played in parallel (the best finished one is returned).
       considered: root actions considered (Gumbel top-k).
       tiny: a tiny policy/value network (fast to compile; for smoke tests).
+      guidance: your own objective from :mod:`atomsmith.guidance` (e.g. ``MinDistance(2.0)``; lower is better),
+        added to the task's objective (the reward is the normalised sum).
       on_move: called as ``on_move(move, evaluations so far, best normalised reward so far)``.
 
     Returns:
@@ -39,23 +52,19 @@ def assemble(task: str = "a-si-64", *, simulations: int = 32, seed: int = 0, epi
     """
     import jax
 
-    from atomsmith.assembly import NetworkConfig, SearchConfig, UnknownTaskError, init_network, make_env, make_task
-    from atomsmith.assembly.selfplay import run_episodes
+    from atomsmith.assembly import UnknownTaskError
+    from atomsmith.assembly.generator import Assembler
 
     try:
-        spec = make_task(task)
+        assembler = Assembler(task)
     except UnknownTaskError as exc:
         raise InvalidRequestError(str(exc)) from None
-    env = make_env(spec)
-    net = NetworkConfig.tiny() if tiny else NetworkConfig()
-    params = init_network(spec, net, jax.random.PRNGKey(seed), env.reset())
-    config = SearchConfig(num_simulations=simulations, max_num_considered_actions=min(considered, simulations))
-    result = run_episodes(env, net, params, config, jax.random.PRNGKey(seed + 1), batch=episodes, on_move=on_move)
-    if result.best_state is None or not bool(result.best_state.complete):
+    found = assembler.sample(jax.random.PRNGKey(seed), 1, guidance=guidance, simulations=simulations,
+                             episodes=episodes, considered=considered, tiny=tiny, on_move=on_move,
+                             search_key=jax.random.PRNGKey(seed + 1))
+    if not found:
         raise NothingAssembledError(f"no episode of {task} completed the composition (dead ends only)")
-    return env.to_crystal(result.best_state).with_properties(
-        reward=float(result.best_return), objective=float(result.best_state.objective_value),
-        evaluations=int(result.evaluations), task=task)
+    return found[0]
 
 
 def n_atoms_of(task: str) -> int:

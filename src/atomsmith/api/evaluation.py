@@ -1,8 +1,15 @@
 """``atomsmith.evaluate``: CDVAE benchmark metrics of generated structures against a reference set.
 
-    >>> import atomsmith
-    >>> metrics = atomsmith.evaluate("samples.extxyz", "perov_5:test")
-    >>> metrics["validity"]["comp_valid"], metrics["coverage"]["cov_recall"]
+With a reference dataset (its fingerprints are computed once, then cached)::
+
+    metrics = atomsmith.evaluate("samples.extxyz", "perov_5:test")
+    metrics["validity"]["comp_valid"], metrics["coverage"]["cov_recall"]
+
+Novelty needs a training set; it follows the reference unless given (``None`` or ``"none"``: no novelty):
+
+    >>> from atomsmith.api.evaluation import training_set
+    >>> training_set("none", "perov_5:test"), training_set("auto", [])
+    (None, None)
 """
 
 from __future__ import annotations

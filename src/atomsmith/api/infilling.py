@@ -1,13 +1,29 @@
 """``atomsmith.infill``: generate the missing atoms around held ones, with whichever model fits the request.
 
-    >>> import atomsmith
-    >>> partial = atomsmith.read_one("partial.cif")                    # e.g. a perovskite missing one O
-    >>> done = atomsmith.infill("perov-5", partial, n_free=1, n=10)    # crystal: held atoms and cell kept
-    >>> envs = atomsmith.infill("gram-vae", cluster, k=5, n=10)        # local environment: 5 neighbours held
+With the shipped models::
+
+    partial = atomsmith.read_one("examples/partial_perovskite.cif")          # HgSbO3, one O missing
+    done = atomsmith.infill("perov-5", partial, n_free=1, free_species="O", n=4)   # held atoms and cell kept
+    envs = atomsmith.infill("gram-vae", cluster, k=5, n=10)                  # local environment: 5 neighbours held
+
+What is held travels as a typed request (:mod:`atomsmith.generators.protocol`):
+
+    >>> import numpy as np
+    >>> from atomsmith import Crystal
+    >>> from atomsmith.generators.protocol import FixedAtoms, FixedNeighbors
+    >>> partial = Crystal(np.eye(3) * 4.0, np.array([[0.0, 0, 0], [0.5, 0.5, 0.5]]), np.array([38, 22]))  # Sr, Ti
+    >>> FixedAtoms(partial, n_free=3, free_species=[8, 8, 8]).n_atoms
+    5
+    >>> held = FixedNeighbors.around(partial, 0, n_neighbors=8, r_cut=4.0, k=1)   # Sr's nearest neighbour, held
+    >>> np.round(np.linalg.norm(held.vectors, axis=1), 3).tolist()
+    [3.464]
 
 Crystal diffusion models hold the atoms (and by default the cell) of a partial structure and generate ``n_free``
-more (RePaint inside the sampler). Environment VAEs hold the ``k`` nearest neighbours of a centre atom and generate
-the rest of its environment (latent optimisation); results are clusters with site property ``fixed``.
+more (RePaint inside the sampler; a :class:`~atomsmith.generators.protocol.FixedAtoms` request). Environment VAEs
+hold the ``k`` nearest neighbours of a centre atom and generate the rest of its environment (latent optimisation; a
+:class:`~atomsmith.generators.protocol.FixedNeighbors` request); results are clusters with site property ``fixed``.
+Which request is built follows the model's declared capabilities; either way the work is one
+``generator.sample(key, n, fixed=request)``.
 """
 
 from __future__ import annotations
@@ -16,10 +32,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 
 from atomsmith.api.sampling import ModelLike, parse_composition, resolve_model
-from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
+from atomsmith.generators.protocol import FixedAtoms, FixedNeighbors, InvalidRequestError, capabilities_of, \
+    options_for, unsupported
 from atomsmith.structures.crystal import Crystal
 
 
@@ -69,54 +85,19 @@ def infill(model: ModelLike, structure: Crystal | str | os.PathLike, *, n: int =
 
     generator, name = resolve_model(model)
     crystal = as_crystal(structure, "partial structure")
-    if getattr(generator, "kind", None) not in ("gram-vae", "eq-vae"):
+    caps = capabilities_of(generator)
+    if caps.fixed_atoms:
         if n_free is None:
             raise InvalidRequestError("give the number of atoms to generate (n_free)")
-        from atomsmith.generators.diffusion.model import DEFAULT_STEPS
-
         species = tuple(parse_composition(free_species)) if free_species else None
-        request = FixedAtoms(crystal, n_free, free_species=species, hold_lattice=hold_lattice)
-        return generator.sample(jax.random.PRNGKey(seed), n, fixed=request, steps=steps or DEFAULT_STEPS,
-                                resample=resample, progress=progress)
-    return _infill_environment(generator, name, crystal, n, seed, k, held, centre, restarts)
+        request: Any = FixedAtoms(crystal, n_free, free_species=species, hold_lattice=hold_lattice)
+        settings: dict[str, Any] = dict(steps=steps or None, resample=resample, progress=progress)
+    elif caps.fixed_neighbors:
+        from atomsmith.generators.environments.infill import InfillConfig
 
-
-def _infill_environment(vae: Any, name: str, crystal: Crystal, n: int, seed: int, k: int | None,
-                        held: Sequence[int] | None, centre: int, restarts: int) -> list[Crystal]:
-    import jax
-
-    from atomsmith.generators import environment_ops as ops
-
-    if k is not None and held is not None:
-        raise InvalidRequestError("give k or held, not both")
-    size, r_cut = vae.n_neighbors, vae.config.r_cut
-    try:
-        neighbours = ops.neighbors_within(crystal, centre, r_cut)
-    except IndexError as exc:
-        raise InvalidRequestError(str(exc)) from None
-    if k is not None and not 1 <= k < size:
-        what = "larger than the environment" if k > size else "not below the environment size"
-        raise InvalidRequestError(f"k = {k} is {what}: this model's environments have {size} neighbours, so k is "
-                                  f"at least 1 and at most {size - 1}")
-    indices = list(held) if held is not None else list(range(min(len(neighbours), size - 1) if k is None else k))
-    if not indices or len(set(indices)) != len(indices) or min(indices) < 0:
-        raise InvalidRequestError(f"held neighbours must be distinct non-negative indices, got {indices}")
-    if len(neighbours) <= max(indices):
-        raise InvalidRequestError(f"atom {centre} has only {len(neighbours)} neighbours within r_cut = {r_cut} Å, "
-                                  f"but {max(indices) + 1} are needed to hold the requested atoms")
-    fixed = neighbours[indices]
-    key = jax.random.PRNGKey(seed)
-    if vae.kind == "eq-vae":
-        from atomsmith.generators.eq_vae.infill import InfillConfig, infill as run
+        request = FixedNeighbors.around(crystal, centre, n_neighbors=generator.n_neighbors,
+                                        r_cut=generator.config.r_cut, k=k, held=held)
+        settings = dict(infill=InfillConfig(restarts=restarts), label=name)
     else:
-        from atomsmith.generators.gram_vae.infill import InfillConfig, infill as run
-    result = run(vae, fixed, n, key, InfillConfig(restarts=restarts))
-    kk = len(fixed)
-    numbers = getattr(result, "numbers", None)
-    out = []
-    for i, env in enumerate(result.environments):
-        z = np.full(size + 1, 14) if numbers is None else np.asarray(numbers[i])
-        c = ops.environment_to_crystal(env, centre_number=int(z[0]), neighbor_numbers=z[1:], sample=i,
-                                       fit_rmsd=float(result.fit_rmsd[i]), k=kk, source=f"{name} infill")
-        out.append(c.replace(site_properties={"fixed": np.r_[1, np.ones(kk, int), np.zeros(size - kk, int)]}))
-    return out
+        raise unsupported(generator, "held atoms (infilling)", name)
+    return generator.sample(jax.random.PRNGKey(seed), n, fixed=request, options=options_for(generator, **settings))

@@ -48,7 +48,7 @@ def interpolate(model: ModelLike, first: Crystal | str | os.PathLike, second: Cr
       ``steps`` clusters (centre first, one common box), properties ``step`` and ``t``, frames aligned to each other
       (O(3) for the Gram VAE, proper rotations for the mirror-aware equivariant VAE).
     """
-    from atomsmith.generators import latent_interpolation as li
+    from atomsmith.generators.environments import interpolation as li
     from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_KIND
     from atomsmith.generators.gram_vae.model import CHECKPOINT_KIND as GRAM_KIND
 
@@ -60,9 +60,9 @@ def interpolate(model: ModelLike, first: Crystal | str | os.PathLike, second: Cr
 
 def path(vae, first: Crystal, second: Crystal, *, steps: int, spherical: bool, centre_first: int,
          centre_second: int):
-    """The :class:`~atomsmith.generators.latent_interpolation.Trajectory` between two structures' environments,
+    """The :class:`~atomsmith.generators.environments.interpolation.Trajectory` between two structures' environments,
     and the two input environments ``[n, 3]`` (Å)."""
-    from atomsmith.generators import latent_interpolation as li
+    from atomsmith.generators.environments import interpolation as li
 
     n, r_cut = vae.n_neighbors, vae.config.r_cut
     a, za = environment_of(first, centre_first, n, r_cut)

@@ -1,7 +1,17 @@
 """``atomsmith.predict``: a trained property predictor on structures.
 
-    >>> import atomsmith
-    >>> atomsmith.predict("perov-5-heat-ref", "samples.extxyz")     # [n] eV, one value per structure
+With the shipped predictor::
+
+    atomsmith.predict("perov-5-heat-ref", "samples.extxyz")     # [n] eV, one value per structure
+
+Structures come as one crystal, a sequence of them or a file:
+
+    >>> import numpy as np
+    >>> from atomsmith import Crystal
+    >>> from atomsmith.api.prediction import as_crystals
+    >>> si = Crystal(np.eye(3) * 5.43, np.zeros((1, 3)), np.array([14]))
+    >>> len(as_crystals(si)), len(as_crystals([si, si]))
+    (1, 2)
 """
 
 from __future__ import annotations

@@ -1,10 +1,31 @@
-"""``atomsmith.sample``: draw structures from a shipped or trained generator, optionally guided.
+"""``atomsmith.sample``: draw structures from a shipped or trained generator, optionally guided. With the shipped
+models (a minute or so on a CPU, most of it compilation)::
+
+    crystals = atomsmith.sample("perov-5", 8, target={"heat_ref": 0.6})      # gradient guidance
+    crystals = atomsmith.sample("perov-5", 8, composition="SrTiO3")           # structure prediction
+
+Requests are parsed and checked before any model runs:
+
+    >>> from atomsmith.api.sampling import parse_cell, parse_composition, parse_requests
+    >>> parse_composition("SrTiO3")
+    [38, 22, 8, 8, 8]
+    >>> parse_cell("10.92").diagonal().tolist()
+    [10.92, 10.92, 10.92]
+    >>> [(r.name, r.low, r.high) for r in parse_requests(target={"heat_ref": 0.6}, range="gap=1:")]
+    [('heat_ref', 0.6, 0.6), ('gap', 1.0, inf)]
+
+and a request the model cannot serve fails at once, naming the model (here an untrained Gram VAE; no weights are
+needed to refuse):
 
     >>> import atomsmith
-    >>> crystals = atomsmith.sample("perov-5", 8, target={"heat_ref": 0.6})      # gradient guidance
-    >>> crystals = atomsmith.sample("perov-5", 8, composition="SrTiO3")           # structure prediction
+    >>> from atomsmith.generators.gram_vae import GramVAE, tiny_config
+    >>> atomsmith.sample(GramVAE(tiny_config(), params=None, normalizer=None), 1, composition="Si2")
+    Traceback (most recent call last):
+    ...
+    atomsmith.generators.protocol.UnsupportedRequestError: GramVAE does not take a composition: it samples local ...
 
-The CLI (``atomsmith sample``) is a thin layer over :func:`plan_guidance` and :func:`sample`.
+The CLI (``atomsmith sample``) is a thin layer over :func:`plan_guidance` and :func:`sample_with_plan`; both end
+in one call of ``generator.sample`` (:mod:`atomsmith.generators.protocol`), whatever the model.
 """
 
 from __future__ import annotations
@@ -16,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from atomsmith.generators.protocol import InvalidRequestError
+from atomsmith.generators.protocol import InvalidRequestError, capabilities_of, options_for, unsupported
 from atomsmith.structures.crystal import Crystal
 
 #: Guidance modes: classifier-free when the model was trained with the property as input, else gradient.
@@ -161,7 +182,8 @@ def plan_guidance(generator: Any, name: str, requests: Sequence, *, predictors: 
     :class:`~atomsmith.guidance.requests.UnknownPropertyError` (listing what is available) for a property without
     a predictor.
     """
-    from atomsmith.guidance.requests import UnknownPropertyError, build_objective, resolve_predictors
+    from atomsmith.guidance.requests import UnknownPropertyError, build_objective
+    from atomsmith.pretrained.predictors import resolve_predictors
 
     if mode not in GUIDANCE_MODES:
         raise InvalidRequestError(f"unknown guidance mode {mode!r}; choose {', '.join(GUIDANCE_MODES)}")
@@ -244,7 +266,8 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
       stats: filled with sampler statistics (e.g. neighbour-list ``overflow`` count).
 
     Returns:
-      ``n`` crystals (environment VAEs return environments as clusters in a box).
+      ``n`` crystals (environment VAEs return environments as clusters in a box; composition, cell, targets,
+      ranges and ``guidance`` do not apply to them and raise an ``UnsupportedRequestError`` naming the model).
 
     Raises:
       UnknownModelError, WrongModelKindError (e.g. a predictor checkpoint), InvalidRequestError,
@@ -254,11 +277,8 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
     from atomsmith.pretrained import GENERATOR_KINDS
 
     generator, name = resolve_model(model, kinds=GENERATOR_KINDS)
-    if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):
-        if any(x is not None for x in (composition, cell, target, range)):
-            raise InvalidRequestError(f"{name} samples local environments: composition, cell and property "
-                                      "guidance apply to crystal generators (e.g. perov-5, a-si)")
-        return sample_environments(generator, n, seed=seed, name=name)
+    if (target is not None or range is not None) and not capabilities_of(generator).guidance:
+        raise unsupported(generator, "property targets or ranges", name)
     plan = plan_guidance(generator, name, parse_requests(target, range, property_scale), predictors=predictors,
                          mode=guidance_mode)
     if plan.warnings:
@@ -271,39 +291,24 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
     if guidance is not None:
         objective = guidance if plan.objective is None else plan.objective + guidance
         plan = dataclasses.replace(plan, objective=objective)
-    return sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell,
-                            guidance_scale=guidance_scale, cfg_scale=cfg_scale, steps=steps, sampler=sampler,
-                            batch_size=batch_size, relax=relax, relax_steps=relax_steps, progress=progress,
+    return sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell, relax=relax,
+                            relax_steps=relax_steps, name=name, guidance_scale=guidance_scale, cfg_scale=cfg_scale,
+                            steps=steps or None, method=sampler, batch_size=batch_size, progress=progress,
                             stats=stats)
 
 
-def sample_environments(vae: Any, n: int, *, seed: int = 0, name: str = "") -> list[Crystal]:
-    """``n`` local environments from a Gram VAE or an equivariant VAE, as clusters in a cubic box (centre first;
-    the equivariant VAE also decodes species, the Gram VAE's are Si)."""
-    import jax
-
-    from atomsmith.generators import environment_ops as ops
-
-    key = jax.random.PRNGKey(seed)
-    if hasattr(vae, "decode_full"):
-        decoded = vae.decode_full(vae.sample_latents(key, n))
-        envs, numbers = np.asarray(decoded.vectors), np.asarray(decoded.numbers)
-    else:
-        envs = np.asarray(vae.sample_environments(key, n))
-        numbers = np.full((len(envs), envs.shape[1] + 1), 14)
-    return [ops.environment_to_crystal(e, centre_number=int(z[0]), neighbor_numbers=z[1:],
-                                       source=f"{name or vae.kind} sample", index=i)
-            for i, (e, z) in enumerate(zip(envs, numbers))]
-
-
 def sample_with_plan(generator: Any, n: int, plan: GuidancePlan, *, seed: int = 0, composition: Any = None,
-                     cell: Any = None, guidance_scale: float = 10.0, cfg_scale: float = 2.0, steps: int | None = None,
-                     sampler: str = "pc", batch_size: int = 256, relax: bool = False, relax_steps: int = 300,
-                     progress: bool = False, stats: dict | None = None) -> list[Crystal]:
-    """:func:`sample` for a loaded crystal generator and a resolved :class:`GuidancePlan`."""
-    import jax
+                     cell: Any = None, relax: bool = False, relax_steps: int = 300, name: str | None = None,
+                     **settings: Any) -> list[Crystal]:
+    """:func:`sample` for a loaded generator and a resolved :class:`GuidancePlan`: one call of
+    ``generator.sample`` (the :class:`~atomsmith.generators.protocol.Generator` protocol).
 
-    from atomsmith.generators.diffusion.model import DEFAULT_STEPS
+    ``settings`` are sampler settings by the names of the generator's options dataclass (e.g. ``steps``,
+    ``method``, ``guidance_scale`` of :class:`~atomsmith.generators.diffusion.options.DiffusionOptions`); those the
+    generator does not have do not apply to it, ``None`` keeps its default. ``cfg_scale`` is used only with
+    classifier-free conditions. ``relax`` (pure-Si crystals) applies to generators of crystals.
+    """
+    import jax
 
     conditions: dict[str, Any] = {}
     if composition is not None:
@@ -311,12 +316,14 @@ def sample_with_plan(generator: Any, n: int, plan: GuidancePlan, *, seed: int = 
     if cell is not None:
         conditions["lattice"] = parse_cell(cell)
     conditions.update(plan.cfg_conditions)
-    extra = {"cfg_scale": cfg_scale} if plan.cfg_conditions else {}
-    crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions or None,
-                                steps=steps or DEFAULT_STEPS, method=sampler, batch_size=batch_size,
-                                progress=progress, stats=stats if stats is not None else {},
-                                guidance=plan.objective, guidance_scale=guidance_scale, **extra)
-    return relax_all(crystals, relax_steps)[0] if relax else crystals
+    if not plan.cfg_conditions:
+        settings["cfg_scale"] = None
+    options = options_for(generator, label=name, **settings)
+    crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions or None, guidance=plan.objective,
+                                options=options)
+    if relax and capabilities_of(generator).produces == "crystals":  # environments (clusters) are never relaxed
+        return relax_all(crystals, relax_steps)[0]
+    return crystals
 
 
 def relax_all(crystals: Sequence[Crystal], max_steps: int = 300) -> tuple[list[Crystal], list[dict]]:

@@ -5,7 +5,8 @@ Modules: :mod:`~atomsmith.assembly.tasks` (cells, compositions, objectives), :mo
 :mod:`~atomsmith.assembly.actions` (action space, local frames, masks), :mod:`~atomsmith.assembly.env`
 (transitions, terminal reward), :mod:`~atomsmith.assembly.networks` (policy/value), :mod:`~atomsmith.assembly.search`
 (mctx), :mod:`~atomsmith.assembly.selfplay` (episodes, replay, training), :mod:`~atomsmith.assembly.objectives`
-(SW energy per atom as a guidance objective), :mod:`~atomsmith.assembly.imitation` (teacher construction sequences,
+(SW energy per atom as a guidance objective), :mod:`~atomsmith.assembly.generator` (``Assembler``: the assembler
+behind the generator protocol, ``sample(key, n, guidance=..., fixed=...)``), :mod:`~atomsmith.assembly.imitation` (teacher construction sequences,
 behaviour cloning), :mod:`~atomsmith.assembly.scoring` (outside structures on a task's reward scale),
 :mod:`~atomsmith.assembly.curves` (best-so-far against objective evaluations, summaries over seeds).
 """

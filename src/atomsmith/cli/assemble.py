@@ -37,14 +37,12 @@ def assemble(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from atomsmith.api.assembly import NothingAssembledError, assemble as run, n_atoms_of
-    from atomsmith.cli.outputs import check_output
-    from atomsmith.cli.sample import _output_plan
-    from atomsmith.cli.summary import print_summary
+    from atomsmith.cli.output import check_output, output_plan, print_summary
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures.io import write
 
     console = Console(stderr=True)
-    out_format, directory, _ = _output_plan(out, fmt, 1)
+    out_format, directory, _ = output_plan(out, fmt, 1)
     if directory:
         raise typer.BadParameter("give a file name (.extxyz, .cif, .vasp) for the best structure", param_hint="--out")
     check_output(out, force)

@@ -69,6 +69,22 @@ def input_error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def sample_input_error_types() -> tuple[type[BaseException], ...]:
+    """What reading and scoring a user's sample files raises for bad input (``evaluate``, ``judge``: one line, exit
+    code 2) rather than for a bug (full traceback): deliberately broad, since the readers and scorers behind them
+    (pymatgen, matminer, ase) raise plain ``ValueError``, ``KeyError``, ``RuntimeError`` and ``OSError``."""
+    from atomsmith.structures.errors import StructureError
+
+    types: list[type[BaseException]] = [StructureError, ValueError, KeyError, RuntimeError, OSError]
+    try:
+        from atomsmith.datasets.errors import DatasetError
+
+        types.append(DatasetError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
 def fail(message: str) -> typer.Exit:
     """Print ``error: message`` (one line) on stderr and return the :class:`typer.Exit` (code 2) to raise."""
     typer.echo(f"error: {one_line(message)}", err=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -35,26 +34,18 @@ _ROWS = [
 
 
 
-def _format(value: Any, kind: str) -> str:
-    if value is None:
-        return "–"
-    if kind == "pct":
-        return f"{100 * value:.2f}"
-    if kind == "int":
-        return str(int(value))
-    return f"{value:.4f}"
-
-
 def metrics_table(result: dict[str, Any], title: str = "metrics"):
     """A rich Table of the metrics present in ``result``."""
     from rich.table import Table
+
+    from atomsmith.cli.output import format_value
 
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, label, kind in _ROWS:
         if key in result:
-            table.add_row(label, _format(result[key], kind))
+            table.add_row(label, format_value(result[key], kind))
     return table
 
 
@@ -93,9 +84,9 @@ def evaluate_command(
     from rich.console import Console
 
     from atomsmith.api.evaluation import training_set
-    from atomsmith.cli.outputs import check_output
+    from atomsmith.cli.errors import sample_input_error_types
+    from atomsmith.cli.output import check_output, write_json
     from atomsmith.metrics.evaluate import TASKS, evaluate, json_safe
-    from atomsmith.structures.io import atomic_write
 
     console = Console(stderr=True)
     if task not in TASKS:
@@ -111,31 +102,15 @@ def evaluate_command(
         result = evaluate(samples, reference, task=task, dataset=dataset, cutoffs=cutoffs, train=train_set,
                           pairing=pairing, n_subsample=subsample, seed=seed, n_workers=workers,
                           comp_scaler=comp_scaler, uniqueness=uniqueness, cache=cache, progress=not quiet)
-    except _user_errors() as exc:  # bad input: one line on stderr, exit code 2 (see `atomsmith --help`)
+    except sample_input_error_types() as exc:  # bad input: one line on stderr, exit code 2 (see `atomsmith --help`)
         typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
         raise typer.Exit(2) from exc
     result = json_safe({"samples": str(samples), "reference": reference, **result})
     Console().print(metrics_table(result, title=f"{samples.name} vs {reference} ({task})"))
     console.print(f"total time {result['timing_s']['total']:.1f} s")
     if out is not None:
-        with atomic_write(out, overwrite=force) as handle:
-            json.dump(result, handle, indent=2)
-            handle.write("\n")
+        write_json(out, result, force)
         console.print(f"wrote {out}")
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Errors caused by the inputs (reported in one line, exit code 2) rather than bugs (full traceback)."""
-    from atomsmith.structures.errors import StructureError
-
-    types: list[type[BaseException]] = [StructureError, ValueError, KeyError, RuntimeError, OSError]
-    try:
-        from atomsmith.datasets.errors import DatasetError
-
-        types.append(DatasetError)
-    except ImportError:
-        pass
-    return tuple(types)
 
 
 def register(app: typer.Typer) -> None:

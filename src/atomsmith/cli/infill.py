@@ -1,4 +1,4 @@
-"""``atomsmith infill``: two kinds of infilling behind one command, chosen by the model.
+"""``atomsmith infill``: two kinds of infilling behind one command, chosen by the model's declared capabilities.
 
 * Environments (Gram VAE / equivariant VAE): ``atomsmith infill ENV.xyz --k 5 -n 10 --out completions.extxyz`` holds
   k atoms of an environment and generates the rest (latent optimisation; :mod:`atomsmith.generators.gram_vae.infill`).
@@ -12,8 +12,14 @@ from pathlib import Path
 
 import typer
 
-#: checkpoint kinds ``infill`` takes: crystal diffusion models (crystal infilling) and environment VAEs.
-INFILL_KINDS = ("diffusion", "train-state:diffusion", "gram-vae", "eq-vae")
+def infill_kinds() -> tuple[str, ...]:
+    """Checkpoint kinds ``infill`` takes: those whose model class declares held atoms (crystal diffusion) or held
+    neighbours (the environment VAEs), in the registry's order."""
+    from atomsmith.generators.protocol import capabilities_of
+    from atomsmith.pretrained.kinds import MODEL_CLASSES, model_class
+
+    declared = {kind: capabilities_of(model_class(kind)) for kind in MODEL_CLASSES}
+    return tuple(kind for kind, caps in declared.items() if caps.fixed_atoms or caps.fixed_neighbors)
 
 
 def _parse_indices(text: str) -> list[int]:
@@ -68,21 +74,19 @@ def infill_command(
 
     from atomsmith.api.infilling import infill
     from atomsmith.cli.interpolate import load_environment_vae, read_structure
-    from atomsmith.cli.summary import print_summary
-    from atomsmith.generators import environment_ops as ops
+    from atomsmith.cli.output import check_output, output_plan, print_summary
+    from atomsmith.generators.environments import ops
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.structures import io
-
-    from atomsmith.cli.outputs import check_output
-    from atomsmith.pretrained import kind_of, require_kind
+    from atomsmith.pretrained import kind_of, model_class, require_kind
     from atomsmith.training.checkpoint import CheckpointError
 
     try:  # UnknownModelError and WrongModelKindError are ValueErrors
         kind = kind_of(model)
-        require_kind(model, kind, INFILL_KINDS)
+        require_kind(model, kind, infill_kinds())
     except (CheckpointError, ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
-    if kind in ("diffusion", "train-state:diffusion"):
+    if model_class(kind).capabilities.fixed_atoms:  # declared by the model class (nothing loaded yet)
         if environment is not None:
             raise typer.BadParameter(
                 f"{model} is a crystal diffusion model: give the partial crystal with --fixed FILE and --n-free, not "
@@ -90,10 +94,9 @@ def infill_command(
         if fixed is None:
             raise typer.BadParameter("give the partial crystal with --fixed FILE", param_hint="--fixed")
         from atomsmith.cli.infill_crystal import infill_crystals
-        from atomsmith.cli.sample import _output_plan
         from atomsmith.pretrained import load_model
 
-        check_output(out, force, directory=_output_plan(out, fmt, n)[1])  # before loading the model
+        check_output(out, force, directory=output_plan(out, fmt, n)[1])  # before loading the model
 
         try:
             generator = load_model(model)

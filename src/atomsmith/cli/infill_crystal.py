@@ -19,17 +19,14 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
 
     from atomsmith.api.infilling import infill
     from atomsmith.api.sampling import parse_composition
-    from atomsmith.cli.outputs import check_output
-    from atomsmith.cli.summary import print_summary
-    from atomsmith.cli.sample import _output_plan, _write
-    from atomsmith.generators.diffusion.model import DEFAULT_STEPS
+    from atomsmith.cli.output import check_output, output_plan, print_summary, write_structures
     from atomsmith.generators.protocol import InvalidRequestError
     from atomsmith.metrics.validity import min_pair_distance, structure_validity
     from atomsmith.structures import io
     from atomsmith.structures.errors import StructureError
 
     console = Console(stderr=True)
-    out_format, directory, gz = _output_plan(out, fmt, n)
+    out_format, directory, gz = output_plan(out, fmt, n)
     check_output(out, force, directory=directory)
     if n_free is None:
         raise typer.BadParameter("give the number of atoms to generate with --n-free", param_hint="--n-free")
@@ -51,7 +48,7 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
     except ValueError as exc:  # InvalidRequestError and the sampler's own checks
         raise typer.BadParameter(str(exc)) from None
     seconds = time.perf_counter() - t0
-    _write(out, crystals, out_format, directory, gz, force)
+    write_structures(out, crystals, out_format, directory, gz, force)
     valid = sum(structure_validity(c) for c in crystals)
     formulas = {}
     for c in crystals:
@@ -63,7 +60,7 @@ def infill_crystals(generator, name: str, partial: Path, n_free: int, n: int, se
             ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)",
              f"{100 * valid / max(len(crystals), 1):.1f} %"),
             ("most common formulas", common),
-            ("steps / RePaint resampling", f"{steps or DEFAULT_STEPS} / {resample}"),
+            ("steps / RePaint resampling", f"{generator.options(steps=steps).steps} / {resample}"),
             ("time (incl. compilation)", f"{seconds:.1f} s"),
             ("closest pair (median)", f"{np.median([min_pair_distance(c, 6.0) for c in crystals]):.2f} Å"),
             ("output", f"{out} ({out_format}{', directory' if directory else ''})")]

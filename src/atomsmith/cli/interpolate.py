@@ -1,5 +1,5 @@
 """``atomsmith interpolate A.xyz B.xyz --out path.extxyz``: environments along a latent path of an environment VAE
-(the Gram VAE or the equivariant VAE; :mod:`atomsmith.generators.latent_interpolation`)."""
+(the Gram VAE or the equivariant VAE; :mod:`atomsmith.generators.environments.interpolation`)."""
 
 from __future__ import annotations
 
@@ -59,8 +59,8 @@ def interpolate_command(
 
     from atomsmith.api.interpolation import path
     from atomsmith.cli.outputs import check_output
-    from atomsmith.generators import environment_ops as ops
-    from atomsmith.generators import latent_interpolation as li
+    from atomsmith.generators.environments import ops
+    from atomsmith.generators.environments import interpolation as li
     from atomsmith.generators.protocol import InvalidRequestError
 
     console = Console(stderr=True)

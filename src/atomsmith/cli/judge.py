@@ -3,7 +3,6 @@ they moved, how low their energy went and (``--phonons``) whether they are dynam
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,10 @@ _ROWS = [
 ]
 
 
-def _format(value: Any, kind: str) -> str:
-    if value is None:
-        return "–"
-    if kind == "pct":
-        return f"{100 * value:.1f}"
-    if kind == "int":
-        return str(int(value))
-    return f"{value:.4f}"
-
-
 def judge_table(result: dict[str, Any], title: str):
     from rich.table import Table
+
+    from atomsmith.cli.output import format_value
 
     table = Table(title=title)
     table.add_column("quantity")
@@ -49,7 +40,7 @@ def judge_table(result: dict[str, Any], title: str):
     for section, key, label, kind in _ROWS:
         values = result.get(section) or {}
         if key in values:
-            table.add_row(label, _format(values[key], kind))
+            table.add_row(label, format_value(values[key], kind, percent_digits=1))
     return table
 
 
@@ -86,10 +77,10 @@ def judge_command(
     """
     from rich.console import Console
 
-    from atomsmith.cli.evaluate import _user_errors
+    from atomsmith.cli.errors import sample_input_error_types
+    from atomsmith.cli.output import write_json
     from atomsmith.judging import MissingExtraError, judge
     from atomsmith.metrics.evaluate import json_safe
-    from atomsmith.structures.io import atomic_write
 
     console = Console(stderr=True)
 
@@ -109,7 +100,7 @@ def judge_command(
                        reference_limit=reference_limit, limit=limit, threshold=threshold, progress=not quiet)
     except MissingExtraError as exc:
         fail(str(exc))
-    except _user_errors() as exc:
+    except sample_input_error_types() as exc:
         fail(str(exc))
     result = json_safe({"samples": str(samples), **result})
     Console().print(judge_table(result, title=f"{samples.name} judged by CHGNet {result.get('chgnet_version')}"))
@@ -117,9 +108,7 @@ def judge_command(
     console.print(f"{timing['per_structure']:.2f} s per structure, {timing['samples']:.1f} s for the samples"
                   + (f", {timing['reference']:.1f} s for the reference" if "reference" in timing else ""))
     if out is not None:
-        with atomic_write(out, overwrite=force) as handle:
-            json.dump(result, handle, indent=2)
-            handle.write("\n")
+        write_json(out, result, force)
         console.print(f"wrote {out}")
     if result["summary"]["n_failed"] == result["summary"]["n_structures"]:
         typer.echo("error: no structure could be judged (see the errors in the results)", err=True)

@@ -83,11 +83,12 @@ def make_asi(
     from rich.console import Console
 
     from atomsmith.cli.errors import fail
-    from atomsmith.cli.outputs import check_output
+    from atomsmith.cli.output import check_output
     from atomsmith.metrics.amorphous import amorphous_statistics, compare_to_targets
     from atomsmith.physics.asi_set import make_asi_set, protocol_key
     from atomsmith.physics.melt_quench import MeltQuenchConfig
     from atomsmith.physics.stillinger_weber import parameter_set
+    from atomsmith.core.files import atomic_write
     from atomsmith.structures import io
 
     console = Console(stderr=True)
@@ -125,7 +126,7 @@ def make_asi(
     summary = {"protocol": config.describe(), "protocol_key": protocol_key(config), "seed": seed,
                "files": [p.name for p in paths], "statistics": stats.as_dict(),
                "a_si_targets": compare_to_targets(stats)}
-    with io.atomic_write(out / "a_si_summary.json", overwrite=True) as handle:  # rewritten with the cell files
+    with atomic_write(out / "a_si_summary.json", overwrite=True) as handle:  # rewritten with the cell files
         handle.write(json.dumps(summary, indent=2))
     peaks = lambda values: " / ".join(f"{v:.2f}" for v in values)  # noqa: E731
     console.print(f"wrote {len(paths)} file(s) to {out}: density {stats.density_mean:.3f} g/cm^3, coordination "

@@ -54,7 +54,7 @@ def predict(
     from rich.table import Table
 
     from atomsmith.api.sampling import resolve_model
-    from atomsmith.cli.outputs import check_output
+    from atomsmith.cli.output import check_output, write_json
     from atomsmith.predictors.applicability import check_structure
     from atomsmith.predictors.model import CHECKPOINT_KIND
     from atomsmith.pretrained import UnknownModelError, WrongModelKindError
@@ -88,9 +88,7 @@ def predict(
     records = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist(),
                 "domain_warnings": p} for n, c, v, p in zip(names, crystals, values, problems)]
     if out is not None:
-        with io.atomic_write(out, overwrite=force) as handle:
-            json.dump(records, handle, indent=1)
-            handle.write("\n")
+        write_json(out, records, force, indent=1)
     if as_json:
         typer.echo(json.dumps(records, indent=1))
         return

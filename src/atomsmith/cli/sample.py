@@ -3,42 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import gzip
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 import typer
-
-_FILE_SUFFIXES = {".extxyz": "extxyz", ".xyz": "extxyz", ".cif": "cif", ".vasp": "poscar", ".poscar": "poscar"}
-
-
-def _output_plan(out: Path, fmt: str | None, n: int) -> tuple[str, bool, bool]:
-    """``(format, is_directory, gzip)`` for ``out``: a file for extxyz (optionally ``.gz``) and single CIFs;
-    a directory of one file per structure for ``--format cif``/``poscar`` when OUT has no file suffix."""
-    name = out.name.lower()
-    gz = name.endswith(".gz")
-    suffix = Path(name[:-3] if gz else name).suffix
-    if fmt is None:
-        if suffix in _FILE_SUFFIXES:
-            fmt = _FILE_SUFFIXES[suffix]
-        elif name.startswith(("poscar", "contcar")):
-            fmt = "poscar"
-        else:
-            raise typer.BadParameter(f"cannot tell the format of {out}; use .extxyz, .cif, .vasp or pass --format",
-                                     param_hint="--out")
-    fmt = fmt.lower()
-    if fmt not in ("extxyz", "cif", "poscar"):
-        raise typer.BadParameter(f"unknown format {fmt!r}; choose extxyz, cif or poscar", param_hint="--format")
-    if gz and fmt != "extxyz":
-        raise typer.BadParameter("only extxyz output can be gzipped", param_hint="--out")
-    directory = suffix not in _FILE_SUFFIXES and not name.startswith(("poscar", "contcar"))
-    if fmt == "poscar" and not directory and n != 1:
-        raise typer.BadParameter(f"a POSCAR file holds one structure; give a directory to write {n}",
-                                 param_hint="--out")
-    return fmt, directory, gz
-
 
 def _enable_compilation_cache() -> None:
     """Opt-in persistent JAX compilation cache: ``ATOMSMITH_COMPILATION_CACHE=DIR`` reuses compiled samplers
@@ -112,29 +82,28 @@ def sample(
       atomsmith sample -n 4 --model a-si --composition Si64 --cell 10.92 --relax --out a_si.extxyz
     """
     from rich.console import Console
-    from atomsmith.cli.summary import print_summary
 
     from atomsmith.api import sampling as api
-    from atomsmith.cli.outputs import check_output
+    from atomsmith.cli.output import check_output, output_plan, print_summary, write_structures
     from atomsmith.metrics.validity import structure_validity
     from atomsmith.pretrained import GENERATOR_KINDS, UnknownModelError, WrongModelKindError
     from atomsmith.training.checkpoint import CheckpointError
 
     console = Console(stderr=True)
-    out_format, directory, gz = _output_plan(out, fmt, n)
+    out_format, directory, gz = output_plan(out, fmt, n)
     check_output(out, force, directory=directory)  # before any work: sampling can take hours
     _enable_compilation_cache()
-    from atomsmith.generators.diffusion.model import DEFAULT_STEPS
+    from atomsmith.generators.protocol import capabilities_of
 
     try:
         generator, name = api.resolve_model(model, kinds=GENERATOR_KINDS)
     except (UnknownModelError, WrongModelKindError, CheckpointError, OSError) as exc:  # unknown, wrong kind, damaged
         raise typer.BadParameter(str(exc), param_hint="--model") from None
-    if getattr(generator, "kind", None) in ("gram-vae", "eq-vae"):  # environments, not cells: cli.sample_gram_vae
+    if capabilities_of(generator).produces == "environments":  # clusters, not cells: cli.sample_gram_vae
         from atomsmith.cli.sample_gram_vae import sample_environments
 
         return sample_environments(generator, name, n, seed, out, out_format, directory, gz, force, composition)
-    steps = steps or DEFAULT_STEPS
+    steps = generator.options(steps=steps).steps  # the model's default when not given
     with _usage_errors("--composition"):
         composition = api.parse_composition(composition) if composition else None
     with _usage_errors("--cell"):
@@ -148,9 +117,9 @@ def sample(
     stats: dict = {}
     t0 = time.perf_counter()
     with _usage_errors(None):
-        crystals = api.sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell,
+        crystals = api.sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell, name=name,
                                         guidance_scale=guidance_scale, cfg_scale=cfg_scale, steps=steps,
-                                        sampler=sampler, batch_size=batch_size, progress=progress, stats=stats)
+                                        method=sampler, batch_size=batch_size, progress=progress, stats=stats)
     relax_rows = []
     if relax:
         with _usage_errors("--relax"):
@@ -160,7 +129,7 @@ def sample(
                       ("relaxations converged (f_max 0.01 eV/Å)",
                        f"{sum(bool(r['converged']) for r in records)} / {len(records)}")]
     seconds = time.perf_counter() - t0
-    _write(out, crystals, out_format, directory, gz, force)
+    write_structures(out, crystals, out_format, directory, gz, force)
     valid = sum(structure_validity(c) for c in crystals)
     rows = [("structures", str(len(crystals))),
             ("structurally valid (d >= 0.5 Å, V >= 0.1 Å^3)", f"{100 * valid / max(len(crystals), 1):.1f} %"),
@@ -207,18 +176,6 @@ def _property_rows(crystals, requests, predictors) -> list[tuple[str, str]]:
                      f"mean {values.mean():.3f}, MAE to request {err.mean():.3f}"))
 
     return rows
-
-
-def _write(out: Path, crystals, fmt: str, directory: bool, gz: bool, force: bool) -> None:
-    from atomsmith.structures import io
-
-    if directory:
-        io.write_directory(out, crystals, format=fmt, overwrite=force)
-    elif gz:
-        with io.atomic_write(out, mode="wb", overwrite=force) as handle:
-            handle.write(gzip.compress(io.to_extxyz(crystals).encode(), mtime=0))
-    else:
-        io.write(out, crystals, format=fmt, overwrite=force)
 
 
 def register(app) -> None:

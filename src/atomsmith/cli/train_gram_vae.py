@@ -34,7 +34,7 @@ def gram_vae(
     import numpy as np
     from rich.console import Console
 
-    from atomsmith.generators import environment_ops as ops
+    from atomsmith.generators.environments import ops
     from atomsmith.generators.gram_vae import config as gconfig
     from atomsmith.generators.gram_vae.data import load_cells
     from atomsmith.generators.gram_vae.training import split_cells, train_gram_vae

@@ -35,8 +35,8 @@ VAL_FRACTION = typer.Option(0.2, help="Held-out validation fraction when there i
 
 def check_output(out: Path, force: bool, train_state: Path | None = None) -> None:
     """Before any work: refuse an existing checkpoint unless ``--force`` was given, and an ``--out`` or training
-    state that cannot be written (:func:`atomsmith.cli.outputs.check_output`; a usage error, exit code 2)."""
-    from atomsmith.cli.outputs import check_output as check_writable
+    state that cannot be written (:func:`atomsmith.cli.output.check_output`; a usage error, exit code 2)."""
+    from atomsmith.cli.output import check_output as check_writable
 
     check_writable(out, force)
     if train_state is not None:  # an existing training state is resumed, not overwritten

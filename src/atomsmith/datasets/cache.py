@@ -18,7 +18,7 @@ import numpy as np
 
 from atomsmith.datasets.errors import DatasetError
 from atomsmith.datasets.packed import PackedCrystals
-from atomsmith.structures.io import atomic_write
+from atomsmith.core.files import atomic_write
 
 #: Bump when the cached arrays change meaning (parsing, property names); old files are then ignored.
 CACHE_FORMAT = 1

@@ -11,7 +11,6 @@ import concurrent.futures
 import csv
 import dataclasses
 import gzip
-import io
 import math
 import os
 import pickle
@@ -23,6 +22,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from atomsmith.core.files import open_text
 from atomsmith.datasets.errors import MalformedRowError
 from atomsmith.datasets.packed import PackedCrystals
 from atomsmith.structures import errors
@@ -75,12 +75,6 @@ class _Row:
     values: tuple[tuple[str, str], ...]  # (property name, raw text)
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
-
-
 def iter_rows(path: str | os.PathLike, layout: CsvLayout, limit: int | None = None,
               problems: list[RowProblem] | None = None) -> Iterator[_Row]:
     """Yield the first ``limit`` rows (all if ``None``) without parsing their CIFs.
@@ -114,7 +108,7 @@ def read_header(path: str | os.PathLike) -> list[str]:
     """
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
     try:
-        with _open_text(Path(path)) as handle:
+        with open_text(path, newline="") as handle:
             return next(csv.reader(handle), [])
     except (*_UNREADABLE, OSError) as exc:
         raise _unreadable(path, exc) from exc
@@ -123,7 +117,7 @@ def read_header(path: str | os.PathLike) -> list[str]:
 def _iter_rows(path: Path, layout: CsvLayout, limit: int | None, problems: list[RowProblem] | None
                ) -> Iterator[_Row]:
     csv.field_size_limit(max(csv.field_size_limit(), _MAX_FIELD))
-    with _open_text(path) as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.DictReader(handle, restkey="__extra__")
         header = reader.fieldnames or []
         needed = [layout.cif_column, *layout.property_columns, *([layout.id_column] if layout.id_column else [])]

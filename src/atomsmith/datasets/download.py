@@ -6,20 +6,17 @@ put the file by hand.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from atomsmith.core.files import download_verified
 from atomsmith.datasets.errors import ChecksumMismatchError, DownloadError
 from atomsmith.datasets.registry import SplitFile
 
 _LOG = logging.getLogger("atomsmith.datasets")
-_CHUNK = 1 << 20
 
 
 def manual_instructions(dataset: str, split_file: SplitFile, dest: Path, looked: list[Path]) -> str:
@@ -34,26 +31,13 @@ def manual_instructions(dataset: str, split_file: SplitFile, dest: Path, looked:
 
 
 def _fetch(url: str, dest: Path, split_file: SplitFile, timeout: float) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    digest, size = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != split_file.sha256:
-            raise ChecksumMismatchError(
-                f"{url}: downloaded {size:,} bytes with sha256 {digest.hexdigest()}, expected {split_file.sha256}"
-                + (f" ({split_file.size_bytes:,} bytes)" if split_file.size_bytes else "")
-                + "; the file was discarded. The source may have changed or the download was cut short.")
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    def mismatch(actual: str, size: int) -> ChecksumMismatchError:
+        return ChecksumMismatchError(
+            f"{url}: downloaded {size:,} bytes with sha256 {actual}, expected {split_file.sha256}"
+            + (f" ({split_file.size_bytes:,} bytes)" if split_file.size_bytes else "")
+            + "; the file was discarded. The source may have changed or the download was cut short.")
+
+    download_verified(url, dest, split_file.sha256, timeout, mismatch)
 
 
 def download(dataset: str, split_file: SplitFile, dest: Path, looked: list[Path], timeout: float = 60.0) -> Path:

@@ -10,23 +10,16 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from atomsmith.core.files import sha256_file
 from atomsmith.datasets.errors import ChecksumMismatchError
 
+__all__ = ["PACKAGE_FILES", "cache_dir", "data_dirs", "download_dir", "find_in_data_dirs", "sha256_file",
+           "verify_sha256"]
+
 PACKAGE_FILES = Path(__file__).resolve().parent / "files"
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str, what: str = "") -> str:

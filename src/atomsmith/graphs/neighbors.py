@@ -10,7 +10,8 @@ Conventions used everywhere in atomsmith:
   atom to its own images).
 
 The edge vectors are not stored: differentiable code recomputes them from positions, lattice and shifts
-(:func:`edge_vectors`), so forces, stresses and guidance gradients come from autodiff.
+(:func:`edge_vectors`), so forces, stresses and guidance gradients come from autodiff. The pair search itself is
+:mod:`atomsmith.core.pairs` (plain arrays), shared with :meth:`Crystal.close_pairs`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import dataclasses
 
 import numpy as np
 
+from atomsmith.core.pairs import edge_vectors, periodic_pairs
 from atomsmith.structures.crystal import Crystal
+
+__all__ = ["PeriodicGraph", "brute_force_neighbor_list", "edge_vectors", "image_counts", "neighbor_list"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,20 +56,6 @@ class PeriodicGraph:
         return np.linalg.norm(self.vectors(crystal), axis=-1)
 
 
-def edge_vectors(positions, lattice, senders, receivers, shifts):
-    """``positions[senders] - positions[receivers] + shifts @ lattice``; works for NumPy and JAX arrays.
-
-    Args:
-      positions: ``[n_atoms, 3]`` Cartesian Å.
-      lattice: ``[3, 3]`` rows a, b, c in Å.
-      senders, receivers: ``[n_edges]`` int.
-      shifts: ``[n_edges, 3]`` integer image offsets (any numeric dtype).
-    Returns:
-      ``[n_edges, 3]`` Å.
-    """
-    return positions[senders] - positions[receivers] + shifts @ lattice
-
-
 def image_counts(lattice: np.ndarray, cutoff: float) -> np.ndarray:
     """How many images along each lattice vector can hold a neighbour within ``cutoff`` of any point in the cell.
 
@@ -79,22 +69,13 @@ def image_counts(lattice: np.ndarray, cutoff: float) -> np.ndarray:
 def neighbor_list(crystal: Crystal, cutoff: float, self_interaction: bool = False) -> PeriodicGraph:
     """All (i, j, image) pairs with ``|r_j + S L - r_i| < cutoff`` Å (see module docstring for conventions).
 
-    Uses ase's binned ``primitive_neighbor_list`` (linear in the number of atoms, exact for any triclinic cell).
-    ``self_interaction`` adds the zero-length i -> i edge (never wanted in message passing).
+    The search is :func:`atomsmith.core.pairs.periodic_pairs` (ase's binned ``primitive_neighbor_list``: linear in
+    the number of atoms, exact for any triclinic cell). ``self_interaction`` adds the zero-length i -> i edge
+    (never wanted in message passing).
     """
-    from ase.neighborlist import primitive_neighbor_list
-
-    if cutoff <= 0:
-        raise ValueError(f"cutoff must be positive, got {cutoff}")
-    if crystal.n_atoms == 0:
-        empty = np.zeros((0,), np.int64)
-        return PeriodicGraph(empty, empty, np.zeros((0, 3), np.int64), 0, float(cutoff))
-    i, j, shifts = primitive_neighbor_list(
-        "ijS", (True, True, True), crystal.lattice, crystal.positions, float(cutoff),
-        self_interaction=self_interaction)
-    order = np.lexsort((j, i))  # sort by receiver, then sender: deterministic and scatter-friendly
-    return PeriodicGraph(senders=j[order].astype(np.int64), receivers=i[order].astype(np.int64),
-                         shifts=shifts[order].astype(np.int64), n_atoms=crystal.n_atoms, cutoff=float(cutoff))
+    senders, receivers, shifts = periodic_pairs(crystal.lattice, crystal.positions, cutoff, self_interaction)
+    return PeriodicGraph(senders=senders, receivers=receivers, shifts=shifts, n_atoms=crystal.n_atoms,
+                         cutoff=float(cutoff))
 
 
 def brute_force_neighbor_list(crystal: Crystal, cutoff: float) -> PeriodicGraph:

@@ -13,6 +13,14 @@ Objectives combine by weighted sum: ``2.0 * a + b`` is a :class:`WeightedSum`. :
 values and their gradients with respect to fractional coordinates and lattice (and, equivalently, Cartesian positions
 and lattice at fixed positions) and species weights. Values of different structures are independent, so the gradient
 of their sum holds each structure's own gradient.
+
+    >>> import numpy as np
+    >>> from atomsmith import Crystal, batch_graphs
+    >>> from atomsmith.guidance import MinDistance
+    >>> pair = Crystal(np.eye(3) * 5.0, np.array([[0.0, 0, 0], [0.2, 0, 0]]), np.array([14, 14]))   # 1 Å apart
+    >>> objective = 2 * MinDistance(1.5) + MinDistance(2.0)                  # a WeightedSum
+    >>> objective.weights, round(float(objective(batch_graphs([pair], cutoff=2.5))[0]), 4)   # 2 (0.5)^2 + 1^2
+    ((2.0, 1.0), 1.5)
 """
 
 from __future__ import annotations
@@ -130,3 +138,11 @@ def value_and_grad(objective: Objective, batch: GraphBatch,
                                      num_segments=batch.n_graphs)
     return GuidanceGradients(values=values, frac_coords=g_frac, lattices=g_lat, positions=g_pos,
                              lattices_at_fixed_positions=g_lat - correction, species_weights=g_species)
+
+
+def objective_cutoff(objective: Any, default: float) -> float:
+    """Largest encoder cutoff (Å) of the predictors inside ``objective`` (a term or a :class:`WeightedSum`)."""
+    terms = objective.terms if isinstance(objective, WeightedSum) else (objective,)
+    cutoffs = [float(t.predictor.config.encoder.cutoff) for t in terms
+               if getattr(getattr(t, "predictor", None), "config", None) is not None]
+    return max(cutoffs, default=float(default))

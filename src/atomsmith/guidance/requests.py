@@ -1,15 +1,21 @@
 """Property requests as users write them (``heat_ref=0.5``, ``heat_ref=0.3:0.7``) turned into shared objectives.
 
 A request names a property; the predictor that provides it comes from an explicit list (checkpoint paths or shipped
-names) or, by default, from the shipped predictors trained on the generator's dataset (registry field ``dataset``).
-Several requests add up (one objective per request, summed with weight 1).
+names) or, by default, from the shipped predictors trained on the generator's dataset (registry field ``dataset``;
+:func:`atomsmith.pretrained.predictors.resolve_predictors`). Several requests add up (one objective per request,
+summed with weight 1).
+
+    >>> PropertyRequest.parse("heat_ref=0.3:0.7")
+    PropertyRequest(name='heat_ref', low=0.3, high=0.7, scale=0.1)
+    >>> PropertyRequest.parse("heat_ref=0.5").is_target
+    True
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from atomsmith.guidance.base import WeightedSum
@@ -67,46 +73,6 @@ class PropertyRequest:
         if not (scale > 0):
             raise ValueError(f"the property scale must be > 0, got {scale}")
         return cls(name, low, high, float(scale))
-
-
-def shipped_predictors(dataset: str | None) -> dict[str, str]:
-    """``{property: shipped predictor name}`` for the shipped predictors trained on ``dataset`` (all if None)."""
-    from atomsmith.pretrained import available, info
-
-    out = {}
-    for name in available():
-        entry = info(name)
-        if entry.get("kind") == "predictor" and entry.get("target") and (dataset is None or
-                                                                        entry.get("dataset") == dataset):
-            out.setdefault(entry["target"], name)
-    return out
-
-
-def resolve_predictors(requests: Sequence[PropertyRequest], predictors: Iterable[str] = (),
-                       dataset: str | None = None, model_name: str = "the model") -> dict[str, Any]:
-    """Load one predictor per requested property: from ``predictors`` (names or paths) if given, else the shipped
-    predictors of ``dataset``. Raises :class:`UnknownPropertyError` listing what is available."""
-    from atomsmith.pretrained import load_model
-
-    explicit: dict[str, Any] = {}
-    for spec in predictors:
-        predictor = load_model(spec, kinds=("predictor",))
-        explicit[predictor.config.target] = predictor
-    if explicit:
-        available, source = explicit, "the given --predictor models"
-    else:
-        available = shipped_predictors(dataset)
-        source = (f"the shipped predictors for {model_name}'s dataset {dataset!r}" if dataset
-                  else "the shipped predictors")
-    out = {}
-    for request in requests:
-        if request.name not in available:
-            names = ", ".join(sorted(available)) or "none"
-            raise UnknownPropertyError(f"no predictor for property {request.name!r} among {source}; available "
-                                       f"properties: {names} (a predictor checkpoint can be given explicitly)")
-        found = available[request.name]
-        out[request.name] = found if not isinstance(found, str) else load_model(found, kinds=("predictor",))
-    return out
 
 
 def build_objective(requests: Sequence[PropertyRequest], predictors: Mapping[str, Any]):

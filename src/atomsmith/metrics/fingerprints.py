@@ -32,7 +32,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from atomsmith.core.files import atomic_write
 from atomsmith.metrics._parallel import parallel_map
 from atomsmith.structures.crystal import Crystal
 
@@ -234,16 +234,6 @@ def cached_fingerprints(crystals: Sequence[Crystal], n_workers: int | None = Non
         except (OSError, KeyError, ValueError):
             pass  # corrupt cache entry: recompute and overwrite
     fps = compute_fingerprints(crystals, n_workers, progress=progress)
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, structure=fps.structure, composition=fps.composition, ok=fps.ok)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a cache entry should follow the umask
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, mode="wb", overwrite=True) as handle:  # a corrupt entry is replaced
+        np.savez(handle, structure=fps.structure, composition=fps.composition, ok=fps.ok)
     return fps

@@ -35,7 +35,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from atomsmith.core.files import atomic_write
 from atomsmith.physics import md, relax
 from atomsmith.physics.stillinger_weber import PARAMETER_SETS, SILICON, SWModel, SWParams, sw_energy_forces_stress
 from atomsmith.physics.verlet import build as build_list
@@ -268,13 +268,11 @@ def _run_identity(config: MeltQuenchConfig, seed: int, index: int) -> str:
 
 def _save_checkpoint(path: Path, identity: str, state: md.MDState, chunks_done: int, temps: list[np.ndarray],
                      seconds: float) -> None:
-    """The MD state after ``chunks_done`` chunks, written atomically (tmp file + rename)."""
+    """The MD state after ``chunks_done`` chunks, written atomically (:func:`atomsmith.core.files.atomic_write`)."""
     leaves = [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_write(path, mode="wb", overwrite=True) as handle:
         np.savez(handle, *leaves, identity=np.asarray(identity), chunks_done=np.asarray(chunks_done),
                  temps=np.concatenate(temps) if temps else np.zeros(0, np.float32), seconds=np.asarray(seconds))
-    os.replace(tmp, path)
 
 
 def _load_checkpoint(path: Path, identity: str, template: md.MDState):

@@ -17,7 +17,7 @@ import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import flax.linen as nn
 import flax.struct
@@ -114,6 +114,9 @@ class PredictorNet(nn.Module):
 class Predictor:
     """A trained (or freshly initialised) property predictor; see the module docstring."""
 
+    #: checkpoint kind (:mod:`atomsmith.pretrained.kinds`).
+    kind: ClassVar[str] = CHECKPOINT_KIND
+
     config: PredictorConfig = flax.struct.field(pytree_node=False)
     params: Any
     normalizer: Normalizer
@@ -161,6 +164,11 @@ class Predictor:
                     out.append(values[offset:offset + crystal.n_atoms])
                     offset += crystal.n_atoms
         return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Predictor:
+        """The predictor of a checkpoint (:func:`load_predictor` without its metadata)."""
+        return load_predictor(path)[0]
 
     def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> Path:
         """Write the predictor (params, normaliser, config and ``metadata``) as one checkpoint, atomically."""

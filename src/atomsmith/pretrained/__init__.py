@@ -2,22 +2,24 @@
 
 ``registry.json`` maps a name to its file (beside this module), checkpoint kind, description and how it was
 trained; the checkpoint's own metadata (``how_trained``) records the exact command, data, steps, seed and wall
-time. Loading dispatches on the checkpoint's ``kind``.
+time. Loading dispatches on the checkpoint's ``kind`` through the table of :mod:`atomsmith.pretrained.kinds`
+(kind -> ``"module:Class"``, imported on first use; each class has ``kind`` and ``load(path)``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from atomsmith.pretrained.kinds import MODEL_CLASSES, model_class
 from atomsmith.training import checkpoint as ckpt
 
-__all__ = ["DEFAULT_MODEL", "GENERATOR_KINDS", "UnknownModelError", "WrongModelKindError", "available", "info",
-           "kind_of", "load_model", "path_of"]
+__all__ = ["DEFAULT_MODEL", "GENERATOR_KINDS", "MODEL_CLASSES", "UnknownModelError", "WrongModelKindError",
+           "available", "info", "kind_of", "load_model", "model_class", "path_of", "resolve_eq_vae", "resolve_gram_vae"]
 
 #: the model ``atomsmith sample`` uses when none is named.
 DEFAULT_MODEL = "perov-5"
@@ -88,19 +90,6 @@ def require_kind(name: str, kind: str, kinds: Collection[str] | None) -> None:
                                   + (f" (e.g. the shipped {', '.join(map(repr, shipped))})" if shipped else ""))
 
 
-def _loaders() -> dict[str, Callable[[Path], Any]]:
-    from atomsmith.generators.diffusion.model import CHECKPOINT_KIND, DiffusionModel
-    from atomsmith.generators.gram_vae.model import CHECKPOINT_KIND as GRAM_VAE_KIND, GramVAE  # local environments
-
-    from atomsmith.generators.eq_vae.model import CHECKPOINT_KIND as EQ_VAE_KIND, EqVAE
-
-    from atomsmith.predictors.model import CHECKPOINT_KIND as PREDICTOR_KIND, load_predictor
-
-    return {CHECKPOINT_KIND: DiffusionModel.load, f"train-state:{CHECKPOINT_KIND}": DiffusionModel.load,
-            GRAM_VAE_KIND: GramVAE.load, EQ_VAE_KIND: EqVAE.load,
-            PREDICTOR_KIND: lambda path: load_predictor(path)[0]}
-
-
 def load_model(name_or_path: str | os.PathLike, kinds: Collection[str] | None = None) -> Any:
     """A model from a registered name (e.g. ``"perov-5"``) or a checkpoint path.
 
@@ -113,14 +102,33 @@ def load_model(name_or_path: str | os.PathLike, kinds: Collection[str] | None = 
     path = resolve_path(name)
     kind = ckpt.read_header(path)["kind"]
     require_kind(name, kind, kinds)
-    loaders = _loaders()
-    if kind not in loaders:
+    if kind not in MODEL_CLASSES:
         raise ckpt.CheckpointMismatchError(
-            f"{path} holds a {kind!r} checkpoint; load_model can open: {', '.join(sorted(loaders))}")
-    model = loaders[kind](path)
+            f"{path} holds a {kind!r} checkpoint; load_model can open: {', '.join(sorted(MODEL_CLASSES))}")
+    model = model_class(kind).load(path)
     if name in _registry() and getattr(model, "domain", "absent") is None and "domain" in info(name):
         # shipped predictors trained before checkpoints recorded their training domain: the registry has it
         from atomsmith.predictors.applicability import TrainingDomain
 
         model = model.replace(domain=TrainingDomain.from_dict(info(name)["domain"]))
     return model
+
+
+def resolve_gram_vae(name_or_path: str | os.PathLike = "gram-vae"):  # -> atomsmith.generators.gram_vae.GramVAE
+    """A Gram VAE from a checkpoint path or a registered name (default: the shipped ``gram-vae``).
+
+    Raises:
+      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
+      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
+    """
+    return load_model(name_or_path, kinds=("gram-vae",))
+
+
+def resolve_eq_vae(name_or_path: str | os.PathLike = "eq-vae"):  # -> atomsmith.generators.eq_vae.EqVAE
+    """An equivariant VAE from a checkpoint path or a registered name (default: the shipped ``eq-vae``).
+
+    Raises:
+      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
+      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
+    """
+    return load_model(name_or_path, kinds=("eq-vae",))

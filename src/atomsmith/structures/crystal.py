@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from atomsmith.core.pairs import edge_vectors, periodic_pairs
 from atomsmith.structures import errors
 
 MAX_Z = 118
@@ -147,11 +148,10 @@ class Crystal:
 
     def close_pairs(self, min_distance: float) -> list[tuple[int, int, float]]:
         """All pairs ``(i, j, distance)`` with i <= j closer than ``min_distance`` Å, over periodic images."""
-        from atomsmith.graphs.neighbors import neighbor_list  # local: graphs depends on structures
-
-        graph = neighbor_list(self, cutoff=min_distance)
+        senders, receivers, shifts = periodic_pairs(self.lattice, self.positions, min_distance)
+        distances = np.linalg.norm(edge_vectors(self.positions, self.lattice, senders, receivers, shifts), axis=-1)
         out = {}
-        for s, r, d in zip(graph.senders, graph.receivers, graph.distances(self)):
+        for s, r, d in zip(senders, receivers, distances):
             key = (int(min(s, r)), int(max(s, r)))
             out[key] = min(out.get(key, np.inf), float(d))
         return sorted(((i, j, d) for (i, j), d in out.items()), key=lambda t: t[2])

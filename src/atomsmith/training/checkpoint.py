@@ -27,7 +27,7 @@ from typing import Any
 import flax.serialization
 import numpy as np
 
-from atomsmith.structures.io import atomic_write
+from atomsmith.core.files import atomic_write
 
 MAGIC = b"ATOMSMITH-CKPT\n"
 FORMAT_VERSION = 1

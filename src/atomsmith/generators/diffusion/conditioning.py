@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from atomsmith.generators.diffusion.graph import dense_graph
-from atomsmith.generators.diffusion.schedules import vp_clean_estimate
+from atomsmith.generators.diffusion.schedules import vp_clean_estimate, vp_forward, vp_renoise
 from atomsmith.graphs.neighbors_jax import NeighborSpec
 from atomsmith.nn.encoder import N_ELEMENTS
 
@@ -176,7 +176,7 @@ def replace_held(infill: Infill, frac, z, species, t, sched, process, key):
     sigma, ab = sched.sigma(t), sched.alpha_bar(t)
     f_held = (infill.frac + sigma * jax.random.normal(k1, frac.shape)) % 1.0
     a_held = process.held(infill.species, t, k2)
-    z_held = jnp.sqrt(ab) * infill.z + jnp.sqrt(1.0 - ab) * jax.random.normal(k3, z.shape)
+    z_held = vp_forward(infill.z, ab, jax.random.normal(k3, z.shape))
     held = infill.mask[..., None]
     return (jnp.where(held, f_held, frac), jnp.where(infill.hold_lattice[:, None], z_held, z),
             jnp.where(held, a_held, species))
@@ -189,8 +189,7 @@ def renoise(frac, z, species, s, t, sched, process, atom_mask, key):
     m = atom_mask[..., None].astype(frac.dtype)
     sig_s, sig_t = sched.sigma(s), sched.sigma(t)
     frac = (frac + jnp.sqrt(jnp.maximum(sig_t ** 2 - sig_s ** 2, 0.0)) * jax.random.normal(k1, frac.shape) * m) % 1.0
-    a = sched.alpha_bar(t) / sched.alpha_bar(s)
-    z = jnp.sqrt(a) * z + jnp.sqrt(jnp.maximum(1.0 - a, 0.0)) * jax.random.normal(k2, z.shape)
+    z = vp_renoise(z, sched.alpha_bar(t), sched.alpha_bar(s), jax.random.normal(k2, z.shape))
     species = process.renoise(species, s, t, k3) * m
     return frac, z, species
 

@@ -52,7 +52,7 @@ def load_split_cached(name: str, split: str, cache_dir: str | None = None) -> li
         return [Crystal(data["lattice"][i], data["frac"][offsets[i]:offsets[i + 1]],
                         data["numbers"][offsets[i]:offsets[i + 1]]) for i in range(len(data["n_atoms"]))]
     crystals = load_split(name, split)
-    from atomsmith.structures.io import atomic_write
+    from atomsmith.core.files import atomic_write
 
     with atomic_write(path, mode="wb", overwrite=True) as handle:  # unique temporary: concurrent writers are safe
         np.savez(handle, lattice=np.stack([c.lattice for c in crystals]),

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.network import ScoreNetwork
-from atomsmith.generators.diffusion.schedules import SigmaNorm, wrapped_normal_score
+from atomsmith.generators.diffusion.schedules import SigmaNorm, vp_forward, wrapped_normal_score
 from atomsmith.generators.diffusion.species import species_process
 
 
@@ -43,7 +43,7 @@ def make_loss_fn(config: DiffusionConfig):
         ab = sched.alpha_bar(t)
         z0 = config.lattice.encode(lattice0)
         eps_l = jax.random.normal(k_l, z0.shape)
-        z_t = jnp.sqrt(ab)[:, None] * z0 + jnp.sqrt(1 - ab)[:, None] * eps_l
+        z_t = vp_forward(z0, ab[:, None], eps_l)
         species_t, target_a = process.noise(k_a, species0, t)
         species_t = jnp.where(csp[:, None, None], process.clean_input(species0), species_t)
         props = props_mask = None

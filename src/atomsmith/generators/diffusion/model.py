@@ -6,7 +6,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -17,17 +17,14 @@ from atomsmith.generators.diffusion.conditioning import Guide, Infill, PropertyC
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.samplers import SamplerState, make_chunk_runner, prior, time_grid
 from atomsmith.generators.diffusion.species import species_process
-from atomsmith.generators.protocol import FixedAtoms, InvalidRequestError
-from atomsmith.guidance.base import WeightedSum
+from atomsmith.generators.diffusion.options import DEFAULT_BATCH, DEFAULT_STEPS, DiffusionOptions  # noqa: F401
+from atomsmith.generators.protocol import Capabilities, FixedAtoms, GeneratorBase, InvalidRequestError
+from atomsmith.guidance.base import WeightedSum, objective_cutoff
 from atomsmith.graphs.batching import bucket_size
 from atomsmith.structures.crystal import Crystal
 from atomsmith.training import checkpoint as ckpt
 
 CHECKPOINT_KIND = "diffusion"
-#: default number of reverse steps (predictor-corrector: two network evaluations per step).
-DEFAULT_STEPS = 200
-#: cells sampled together (one compiled shape; smaller requests use a smaller bucketed batch).
-DEFAULT_BATCH = 256
 #: sub-steps (network evaluations) per ``lax.scan`` chunk between progress-bar updates.
 CHUNK = 20
 #: Langevin corrector step size when the model records none (DiffCSP's default; its recommended values are
@@ -35,8 +32,17 @@ CHUNK = 20
 STEP_LR = 1e-5
 
 
-class DiffusionModel:
-    """A trained crystal diffusion model. Implements :class:`atomsmith.generators.Generator`."""
+class DiffusionModel(GeneratorBase):
+    """A trained crystal diffusion model. Implements :class:`atomsmith.generators.Generator`: ``sample(key, n, *,
+    conditions=None, guidance=None, fixed=None, options=None, **settings)``, see :meth:`_sample` for the requests
+    and :class:`~atomsmith.generators.diffusion.options.DiffusionOptions` for the settings."""
+
+    #: checkpoint kind (training states of the shared loop are ``"train-state:diffusion"``).
+    kind: ClassVar[str] = CHECKPOINT_KIND
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        composition=True, lattice=True, properties=True, guidance=True, fixed_atoms=True,
+        about="generates periodic crystals")
+    options_type: ClassVar[type] = DiffusionOptions
 
     def __init__(self, config: DiffusionConfig, params: Any, metadata: Mapping[str, Any] | None = None) -> None:
         self.config = config
@@ -68,14 +74,11 @@ class DiffusionModel:
         return cls(config, params, meta)
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
-               guidance: Any = None, fixed: FixedAtoms | Sequence[FixedAtoms] | None = None,
-               steps: int = DEFAULT_STEPS, method: str = "pc", step_lr: float | None = None,
-               batch_size: int = DEFAULT_BATCH, guidance_scale: float = 1.0,
-               guidance_weights: tuple[float, float, float] = (1.0, 1.0, 1.0), guidance_cutoff: float | None = None,
-               resample: int = 0, cfg_scale: Any = 2.0, progress: bool = False,
-               stats: dict | None = None, devices: int | None = None) -> list[Crystal]:
-        """Draw ``n`` crystals.
+    def _sample(self, key: jax.Array, n: int, conditions: Mapping[str, Any] | None, guidance: Any,
+                fixed: FixedAtoms | Sequence[FixedAtoms] | None, options: DiffusionOptions) -> list[Crystal]:
+        """Draw ``n`` crystals (:meth:`sample`, the :class:`~atomsmith.generators.protocol.Generator` verb; sampler
+        settings in :class:`~atomsmith.generators.diffusion.options.DiffusionOptions`, or as keywords naming its
+        fields).
 
         Args:
           key: PRNG key; results are reproducible for the same key, ``n``, ``steps``, ``method`` and batch size.
@@ -96,18 +99,12 @@ class DiffusionModel:
           fixed: infilling: one :class:`~atomsmith.generators.protocol.FixedAtoms` for all ``n`` structures or a
             list of ``n``; held atoms come first in each output (site property ``fixed`` = 1). Not combinable with
             ``conditions`` (other than property values).
-          steps: reverse steps (default :data:`DEFAULT_STEPS`).
-          method: ``"pc"`` (predictor-corrector) or ``"ode"`` (probability flow).
-          step_lr: corrector step size (``e = step_lr (sigma_t / sigma_min)^2``); default: the model's own
-            (:meth:`default_step_lr`).
-          resample: RePaint resampling: each step is repeated this many extra times (infilling; costs ``1 + r``x).
-          stats: if a dict is given it receives ``seconds``, ``structures_per_s`` and ``overflow`` (cells whose
-            neighbour list overflowed at some step).
-          devices: local devices each batch of cells is split over (:mod:`atomsmith.parallel`; parameters
-            replicated). ``None``: all local devices; ``1``: one device. The samples do not depend on it beyond float
-            rounding, except that a bucketed batch which does not divide by the device count is padded up to a
-            multiple of it (which changes the random draws).
+          options: the sampler settings.
         """
+        steps, method, step_lr, batch_size = options.steps, options.method, options.step_lr, options.batch_size
+        guidance_scale, guidance_weights = options.guidance_scale, options.guidance_weights
+        guidance_cutoff, resample, cfg_scale = options.guidance_cutoff, options.resample, options.cfg_scale
+        progress, stats, devices = options.progress, options.stats, options.devices
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         conditions = dict(conditions or {})
@@ -373,14 +370,6 @@ class DiffusionModel:
             sites = {} if fixed_list is None else {"fixed": held[row].astype(int)}
             out.append(Crystal(lattice, frac[row], numbers, properties=props, site_properties=sites))
         return out, int(overflow[:n_real].sum())
-
-
-def objective_cutoff(objective: Any, default: float) -> float:
-    """Largest encoder cutoff (Å) of the predictors inside ``objective`` (a term or a :class:`WeightedSum`)."""
-    terms = objective.terms if isinstance(objective, WeightedSum) else (objective,)
-    cutoffs = [float(t.predictor.config.encoder.cutoff) for t in terms
-               if getattr(getattr(t, "predictor", None), "config", None) is not None]
-    return max(cutoffs, default=float(default))
 
 
 def _per_structure(value: Any, n: int, name: str) -> jax.Array:

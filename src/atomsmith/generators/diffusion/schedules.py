@@ -60,6 +60,30 @@ def vp_clean_estimate(x, eps, alpha_bar):
     return jnp.clip((x - jnp.sqrt(1.0 - alpha_bar) * eps) / jnp.sqrt(alpha_bar), -X0_CLIP, X0_CLIP)
 
 
+def vp_forward(x0, alpha_bar, noise):
+    """Forward draw of a VP variable: ``x_t = sqrt(ab) x0 + sqrt(1 - ab) noise``.
+
+    Args:
+      x0: clean values (any shape).
+      alpha_bar: signal fraction ``ab(t)`` (:meth:`Schedules.alpha_bar`), broadcasting against ``x0``.
+      noise: standard normal draws, the shape of ``x0``.
+    """
+    return jnp.sqrt(alpha_bar) * x0 + jnp.sqrt(1.0 - alpha_bar) * noise
+
+
+def vp_renoise(x, alpha_bar_t, alpha_bar_s, noise):
+    """Forward kernel of a VP variable from time ``s`` back to a later time ``t > s`` (RePaint's jump):
+    ``sqrt(a) x + sqrt(1 - a) noise`` with ``a = ab(t) / ab(s)`` (``1 - a`` floored at 0).
+
+    Args:
+      x: values at time ``s`` (any shape).
+      alpha_bar_t, alpha_bar_s: ``ab(t)`` and ``ab(s)``, broadcasting against ``x``.
+      noise: standard normal draws, the shape of ``x``.
+    """
+    a = alpha_bar_t / alpha_bar_s
+    return jnp.sqrt(a) * x + jnp.sqrt(jnp.maximum(1.0 - a, 0.0)) * noise
+
+
 def vp_reverse_step(x, eps, alpha_bar_t, alpha_bar_s, noise, stochastic: bool = True):
     """One reverse step ``t -> s`` of a VP variable from its predicted noise: ancestral DDPM (posterior mean of
     ``q(x_s | x_t, x0_hat)`` plus ``noise`` scaled by the posterior std) or, when not ``stochastic``, DDIM

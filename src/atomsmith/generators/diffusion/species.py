@@ -23,7 +23,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from atomsmith.generators.diffusion.schedules import Schedules, vp_clean_estimate, vp_reverse_step
+from atomsmith.generators.diffusion.schedules import (Schedules, vp_clean_estimate, vp_forward, vp_renoise,
+                                                      vp_reverse_step)
 
 PROCESSES = ("gaussian", "absorbing")
 
@@ -49,7 +50,7 @@ class GaussianSpecies:
         """Forward draw at ``t``: ``(x_t [B,A,K], target)`` with the target the noise ``eps``."""
         ab = _bcast(self.schedules.alpha_bar(t), onehot)
         eps = jax.random.normal(key, onehot.shape, onehot.dtype)
-        return jnp.sqrt(ab) * onehot + jnp.sqrt(1 - ab) * eps, eps
+        return vp_forward(onehot, ab, eps), eps
 
     def atom_loss(self, out, target, x_t):
         """``[B, A]`` loss per atom (mean squared epsilon error) and the ``[B, A]`` weight of each atom (all 1)."""
@@ -73,8 +74,8 @@ class GaussianSpecies:
 
     def renoise(self, x, s, t, key):
         """Forward kernel from ``s`` back to ``t > s``."""
-        a = self.schedules.alpha_bar(t) / self.schedules.alpha_bar(s)
-        return jnp.sqrt(a) * x + jnp.sqrt(jnp.maximum(1.0 - a, 0.0)) * jax.random.normal(key, x.shape, x.dtype)
+        return vp_renoise(x, self.schedules.alpha_bar(t), self.schedules.alpha_bar(s),
+                          jax.random.normal(key, x.shape, x.dtype))
 
     def clean_estimate(self, x, out, t, csp):
         """``[B, A, K]`` clean estimate for guidance (relaxed one-hot; species weights are its softmax / T)."""

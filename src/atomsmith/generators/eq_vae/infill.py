@@ -11,7 +11,7 @@ decoder slot, ``c_a`` its species (optional) and ``p`` the latent distribution s
 minimum is Kabsch's orthogonal Procrustes solution (SVD of ``Y_s^T F``, reflections allowed: the canonical frame
 has one handedness, the environment either); by the envelope theorem the gradient in z is the gradient at the
 optimal ``R`` held fixed, so the SVD is never differentiated. The discrete assignment ``s`` is updated between
-rounds of Adam steps on the host (Kabsch + Hungarian, :func:`atomsmith.generators.environment_ops.align`).
+rounds of Adam steps on the host (Kabsch + Hungarian, :func:`atomsmith.generators.environments.ops.align`).
 Several restarts from the latent distribution per requested sample; the lowest objective wins. The fixed atoms are
 returned exactly as given and the unassigned slots, mapped into their frame, are the generated atoms.
 """
@@ -20,28 +20,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.eq_vae.network import EqVAENetwork, species_index
-from atomsmith.generators.gram_vae.infill import InfillConfig, InfillResult, check_fixed
-from atomsmith.generators.gram_vae.latent_prior import neg_log_prior_fn
+from atomsmith.generators.environments.infill import InfillConfig, InfillResult, check_fixed
+from atomsmith.generators.environments.model import EnvironmentVAE  # typed by the base: the model imports us
+from atomsmith.generators.environments.latent_prior import neg_log_prior_fn
 from atomsmith.generators.protocol import InvalidRequestError
 
-if TYPE_CHECKING:
-    from atomsmith.generators.eq_vae.model import EqVAE
 
 __all__ = ["InfillConfig", "EqInfillResult", "infill", "fit_latents", "refine_reconstruction"]
 
 
 @dataclasses.dataclass(frozen=True)
 class EqInfillResult(InfillResult):
-    """:class:`~atomsmith.generators.gram_vae.infill.InfillResult` plus the species: ``numbers [m, n + 1]``
+    """:class:`~atomsmith.generators.environments.infill.InfillResult` plus the species: ``numbers [m, n + 1]``
     (centre first; the fixed atoms keep theirs when given, the rest are decoded)."""
 
     numbers: np.ndarray
@@ -55,7 +54,8 @@ def kabsch_jax(p: jax.Array, q: jax.Array) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=32)
-def _optimiser(model: EqVAE, k: int, steps: int, learning_rate: float, prior_weight: float, with_species: bool):
+def _optimiser(model: EnvironmentVAE, k: int, steps: int, learning_rate: float, prior_weight: float,
+               with_species: bool):
     """Jitted ``(params, z [C, d], slots [C, k], fixed [C, k, 3], species [C, k]) -> (z, objective [C])``."""
     net = EqVAENetwork(model.config, model.coord_scale)
     tx = optax.adam(learning_rate)
@@ -86,7 +86,7 @@ def _optimiser(model: EqVAE, k: int, steps: int, learning_rate: float, prior_wei
     return run
 
 
-def fit_latents(model: EqVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig,
+def fit_latents(model: EnvironmentVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig,
                 species: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[ops.Alignment]]:
     """Optimise latents so that decoded environments contain the target atoms (module docstring).
 
@@ -112,8 +112,8 @@ def fit_latents(model: EqVAE, targets: np.ndarray, z0: np.ndarray, config: Infil
     return np.asarray(z, np.float64), np.asarray(objective, np.float64), alignments
 
 
-def refine_reconstruction(model: EqVAE, vectors: Any, numbers: Any = None, config: InfillConfig | None = None
-                          ) -> np.ndarray:
+def refine_reconstruction(model: EnvironmentVAE, vectors: Any, numbers: Any = None,
+                          config: InfillConfig | None = None) -> np.ndarray:
     """Reconstructions ``[m, n, 3]`` Å refined by latent optimisation from the encoder's posterior mean (closes
     the amortisation gap); returned in the input's frame (closest first)."""
     arr, z_numbers = model.check_environments(vectors, numbers)
@@ -125,8 +125,8 @@ def refine_reconstruction(model: EqVAE, vectors: Any, numbers: Any = None, confi
     return np.stack([ops.sort_by_distance(env @ al.rotation.T) for env, al in zip(decoded, alignments)])
 
 
-def infill(model: EqVAE, fixed: Any, n_samples: int, key: jax.Array, config: InfillConfig = InfillConfig(),
-           numbers: Any = None) -> EqInfillResult:
+def infill(model: EnvironmentVAE, fixed: Any, n_samples: int, key: jax.Array,
+           config: InfillConfig = InfillConfig(), numbers: Any = None) -> EqInfillResult:
     """Generate ``n_samples`` completions of the environment whose first ``k`` neighbours are ``fixed``.
 
     Args:

@@ -27,7 +27,7 @@ import numpy as np
 
 from atomsmith.generators.eq_vae.config import EqVAEConfig
 from atomsmith.generators.eq_vae.network import EqVAENetwork, posterior, prior, to_input_frame
-from atomsmith.generators.gram_vae.losses import shell_permutations
+from atomsmith.generators.environments.shells import shell_permutations
 
 
 def matching_cost(config: EqVAEConfig, decoded: jax.Array, logits: jax.Array, target: jax.Array,

@@ -1,5 +1,6 @@
 """A trained equivariant VAE: configuration and parameters together, with the user-facing verbs (encode, decode,
-reconstruct, sample, interpolate, infill) and the checkpoint round trip.
+reconstruct, sample, interpolate, infill); the checkpoint round trip, latent draws and shape checks are the shared
+:class:`~atomsmith.generators.environments.model.EnvironmentVAE`'s.
 
 Environments are ``[m, n, 3]`` float arrays of neighbour vectors in Å (centre at the origin) with optional atomic
 numbers ``[m, n + 1]`` (centre first; all Si when omitted for a Si-only model). Unlike the Gram VAE, decoding can
@@ -11,26 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators import environment_ops as ops
 from atomsmith.generators.eq_vae.config import EqVAEConfig
 from atomsmith.generators.eq_vae.network import EqVAENetwork, init_params, species_index, to_input_frame
-from atomsmith.generators.gram_vae.latent_prior import LatentMixture, draw_latents, fit_mixture
-from atomsmith.generators.protocol import InvalidRequestError
-from atomsmith.structures.crystal import Crystal
-from atomsmith.training import checkpoint as ckpt
+from atomsmith.generators.environments.latent_prior import LatentMixture, fit_mixture
+from atomsmith.generators.environments.model import EnvironmentVAE
+from atomsmith.generators.environments.options import EnvironmentOptions
+from atomsmith.generators.protocol import FixedNeighbors, InvalidRequestError
 
 CHECKPOINT_KIND = "eq-vae"
-#: Registry name of the equivariant VAE shipped with the package (see :mod:`atomsmith.pretrained`).
-SHIPPED_NAME = "eq-vae"
 _CHUNK = 1024
 
 
@@ -48,60 +43,19 @@ class Decoded:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class EqVAE:
-    """An equivariant VAE ready to use.
+class EqVAE(EnvironmentVAE, kind=CHECKPOINT_KIND, config_type=EqVAEConfig, network_type=EqVAENetwork,
+            init_params=init_params):
+    """An equivariant VAE ready to use: the fields of :class:`~atomsmith.generators.environments.model.EnvironmentVAE`
+    (``config``, ``params``, ``coord_scale`` Å, the rms neighbour distance of the training data, ``metadata``,
+    ``latent_mixture``)."""
 
-    Attributes:
-      config: architecture and loss.
-      params: network parameters (flax ``params`` collection).
-      coord_scale: unit of the decoder's coordinate output, Å (rms neighbour distance of the training data).
-      metadata: provenance, stored in the checkpoint.
-      latent_mixture: optional Gaussian mixture fitted to the training posterior means; when present, sampling
-        draws from it instead of N(0, I) (see :mod:`atomsmith.generators.gram_vae.latent_prior`).
-    """
-
-    kind: ClassVar[str] = CHECKPOINT_KIND
     #: decodings keep their handedness (the frame is O(3)-equivariant), so trajectories align in SO(3)
     mirror_aware: ClassVar[bool] = True
-
-    config: EqVAEConfig
-    params: Any
-    coord_scale: float = 3.0
-    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    latent_mixture: LatentMixture | None = None
 
     # ------------------------------------------------------------------ construction and io
     @classmethod
     def initialize(cls, config: EqVAEConfig, key: jax.Array, coord_scale: float = 3.0) -> EqVAE:
         return cls(config, init_params(config, key, coord_scale), coord_scale)
-
-    def replace(self, **changes: Any) -> EqVAE:
-        return dataclasses.replace(self, **changes)
-
-    def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> Path:
-        """Write an ``eq-vae`` checkpoint (atomsmith.training.checkpoint format)."""
-        meta = {**dict(self.metadata), **dict(metadata or {}), "model": CHECKPOINT_KIND,
-                "config": self.config.to_dict(), "coord_scale": self.coord_scale,
-                "latent_mixture": self.latent_mixture.to_dict() if self.latent_mixture is not None else None}
-        return ckpt.save(path, {"params": self.params}, kind=CHECKPOINT_KIND, metadata=meta)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> EqVAE:
-        """Read an ``eq-vae`` checkpoint; raises the checkpoint module's typed errors if it is corrupt or of another
-        kind, ``CheckpointMismatchError`` if its parameters do not fit its own config."""
-        header = ckpt.read_header(path)
-        if header.get("kind") != CHECKPOINT_KIND:
-            raise ckpt.CheckpointMismatchError(
-                f"{path} holds a {header.get('kind')!r} checkpoint, expected {CHECKPOINT_KIND!r}")
-        meta = header["metadata"]
-        config = EqVAEConfig.from_dict(meta["config"])
-        scale = float(meta["coord_scale"])
-        # shapes only (abstract evaluation): nothing is compiled before the file is verified
-        template = {"params": jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0), scale))}
-        state, meta = ckpt.load(path, kind=CHECKPOINT_KIND, target=template)
-        mixture = LatentMixture.from_dict(meta["latent_mixture"]) if meta.get("latent_mixture") else None
-        meta = {k: v for k, v in meta.items() if k != "latent_mixture"}
-        return cls(config, state["params"], scale, meta, mixture)
 
     def with_latent_mixture(self, vectors: Any, numbers: Any = None, n_components: int = 16, seed: int = 0
                             ) -> EqVAE:
@@ -112,42 +66,15 @@ class EqVAE:
 
     # ------------------------------------------------------------------ network access (jitted)
     @functools.cached_property
-    def _net(self) -> EqVAENetwork:
-        return EqVAENetwork(self.config, self.coord_scale)
-
-    @functools.cached_property
     def _encode_jit(self):
         net = self._net
         return jax.jit(lambda p, x, z: net.apply({"params": p}, x, z, method=EqVAENetwork.encode))
-
-    @functools.cached_property
-    def _decode_jit(self):
-        net = self._net
-        return jax.jit(lambda p, z: net.apply({"params": p}, z, method=EqVAENetwork.decode))
-
-    @property
-    def n_neighbors(self) -> int:
-        return self.config.n_neighbors
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
 
     def check_environments(self, vectors: Any, numbers: Any = None, name: str = "environment"
                            ) -> tuple[np.ndarray, np.ndarray]:
         """``([m, n, 3] float64, [m, n + 1] int)`` (a single environment is promoted); numbers default to the
         model's only element. Raises :class:`InvalidRequestError` with the reason."""
-        arr = np.asarray(vectors, np.float64)
-        if arr.ndim == 2:
-            arr = arr[None]
-        if arr.ndim != 3 or arr.shape[-1] != 3:
-            raise InvalidRequestError(f"{name} must be [n_neighbors, 3] or [m, n_neighbors, 3], got {arr.shape}")
-        if arr.shape[1] != self.n_neighbors:
-            raise InvalidRequestError(
-                f"{name} has {arr.shape[1]} neighbours; this model describes environments of exactly "
-                f"{self.n_neighbors} neighbours within {self.config.r_cut} Å")
-        if not np.all(np.isfinite(arr)):
-            raise InvalidRequestError(f"{name} contains non-finite coordinates")
+        arr = self._check_vectors(vectors, name)
         if numbers is None:
             if self.config.n_species != 1:
                 raise InvalidRequestError(f"{name}: this model knows several elements {list(self.config.species)}; "
@@ -187,9 +114,7 @@ class EqVAE:
         """Environments and species of latents ``[m, d]``: in the given frames ``[m, 3, 3]`` (or one frame
         ``[3, 3]`` for all) or in the canonical frame. ``ordered`` sorts neighbours (with their species) by
         distance; otherwise rows follow the decoder's slots."""
-        z = np.atleast_2d(np.asarray(z, np.float32))
-        if z.shape[-1] != self.latent_dim:
-            raise InvalidRequestError(f"latents must have dimension {self.latent_dim}, got {z.shape[-1]}")
+        z = self._check_latents(z)
         coords, centre_logits, logits = self._decode_jit(self.params, jnp.asarray(z))
         coords = np.asarray(coords, np.float64)
         if frames is not None:
@@ -214,52 +139,19 @@ class EqVAE:
         mean, _, frames = self.encode_with_frames(vectors, numbers)
         return self.decode(mean, frames=frames)
 
-    def sample_latents(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
-                       ) -> np.ndarray:
-        """``[n, d]`` latent draws (distrax): the fitted latent mixture (``"mixture"``, or ``"auto"`` when one is
-        fitted) or the prior N(0, I) (``"prior"``); spreads scaled by ``temperature``."""
-        return draw_latents(key, n, self.latent_dim, self.latent_mixture, temperature, source)
+    def _draw(self, key: jax.Array, n: int, options: EnvironmentOptions) -> tuple[np.ndarray, np.ndarray]:
+        decoded = self.decode_full(self.sample_latents(key, n, options.temperature, options.latents))
+        return decoded.vectors, decoded.numbers
 
-    def sample_environments(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
-                            ) -> np.ndarray:
-        """``n`` generated environments ``[n, n_neighbors, 3]`` Å in the canonical frame (closest first)."""
-        return self.decode(self.sample_latents(key, n, temperature, source))
+    def _infill(self, request: FixedNeighbors, n: int, key: jax.Array, options: EnvironmentOptions):
+        from atomsmith.generators.eq_vae.infill import infill
 
-    def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
-               guidance: Sequence[Any] | None = None, fixed: Any = None) -> list[Crystal]:
-        """The generator protocol: ``n`` environments as clusters (centre atom 0, then neighbours, decoded species)
-        in a cubic box. ``fixed`` (``[k, 3]`` Å neighbour vectors) holds those atoms and generates the rest."""
-        if conditions:
-            raise NotImplementedError("the equivariant VAE is unconditional")
-        if guidance:
-            raise NotImplementedError("the equivariant VAE does not support guidance")
-        if fixed is not None:
-            from atomsmith.generators.eq_vae.infill import infill
-
-            result = infill(self, fixed, n, key)
-            envs, numbers = result.environments, result.numbers
-        else:
-            dec = self.decode_full(self.sample_latents(key, n))
-            envs, numbers = dec.vectors, dec.numbers
-        return [ops.environment_to_crystal(e, centre_number=int(z[0]), neighbor_numbers=z[1:], source="eq-vae")
-                for e, z in zip(envs, numbers)]
+        return infill(self, request.vectors, n, key, options.infill, numbers=request.numbers)
 
     def interpolate(self, a: Any, b: Any, steps: int = 9, spherical: bool = False) -> np.ndarray:
         """Environments ``[steps, n, 3]`` Å along the latent path between the posterior means of ``a`` and ``b``,
         the first in ``a``'s own frame, each next one aligned (SO(3) + relabelling) to the previous one (see
-        :mod:`atomsmith.generators.latent_interpolation`)."""
-        from atomsmith.generators.latent_interpolation import interpolate
+        :mod:`atomsmith.generators.environments.interpolation`)."""
+        from atomsmith.generators.environments.interpolation import interpolate
 
         return interpolate(self, a, b, steps, spherical).frames
-
-
-def resolve_eq_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> EqVAE:
-    """An equivariant VAE from a checkpoint path or a name in the pretrained registry.
-
-    Raises:
-      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
-      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
-    """
-    from atomsmith import pretrained
-
-    return pretrained.load_model(name_or_path, kinds=(CHECKPOINT_KIND,))

@@ -2,7 +2,7 @@
 coordinates and species.
 
 Encoder: the shared :class:`atomsmith.nn.encoder.Encoder` on the environment as a cluster (centre + neighbours,
-:func:`atomsmith.generators.environment_graph.cluster_graph`; species one-hot at the input). Its per-atom features
+:func:`atomsmith.generators.environments.graph.cluster_graph`; species one-hot at the input). Its per-atom features
 are pooled as ``[centre, mean over neighbours]`` (permutation invariant), then
 
 * **frame** (``config.frame = "moments"``): Gram-Schmidt on the fixed moment vectors ``u, T u, T^2 u``
@@ -35,10 +35,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators.environment_graph import cluster_graph
+from atomsmith.generators.environments.graph import cluster_graph
 from atomsmith.generators.eq_vae.config import EqVAEConfig
 from atomsmith.nn.encoder import Encoder, EncoderConfig
-from atomsmith.generators.gram_vae.latent_prior import prior  # noqa: F401  (re-exported)
+from atomsmith.generators.environments.latent_prior import prior  # noqa: F401  (re-exported)
 
 _EPS = 1e-6
 _HAND_TEMPERATURE = 0.2  # width of the soft sign whose gradient trains the handedness (straight-through)

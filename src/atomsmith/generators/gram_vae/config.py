@@ -109,7 +109,7 @@ def improved_config() -> GramVAEConfig:
     """Our default, chosen on held-out environments (experiments/gram_vae): coordinate decoder compared through its
     Gram matrix, within-shell permutation-invariant loss and augmentation, MLP 256-256 SiLU, latent 18 (the
     environment's 3n - 6 degrees of freedom) and KL weight 1e-3 (sampling then uses a latent mixture fitted to the
-    training posterior, see latent_prior.py)."""
+    training posterior, see :mod:`atomsmith.generators.environments.latent_prior`)."""
     return GramVAEConfig(hidden=(256, 256), latent_dim=18, activation="silu", decoder="coords", loss="shell-perm",
                          augment="shells", kl_weight=1e-3)
 

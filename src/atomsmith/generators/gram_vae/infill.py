@@ -23,103 +23,24 @@ O(3); the generated atoms are placed in the handedness the fixed atoms require.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
+from atomsmith.generators.environments.infill import InfillConfig, InfillResult, check_fixed
+from atomsmith.generators.environments.model import EnvironmentVAE  # typed by the base: the model imports us
 from atomsmith.generators.gram_vae.network import GramVAENetwork
-from atomsmith.generators.gram_vae.latent_prior import neg_log_prior_fn
+from atomsmith.generators.environments.latent_prior import neg_log_prior_fn
 
-if TYPE_CHECKING:
-    from atomsmith.generators.gram_vae.model import GramVAE
-
-
-@dataclasses.dataclass(frozen=True)
-class InfillConfig:
-    """Settings of the latent optimisation.
-
-    Attributes:
-      restarts: independent starts from the prior per requested sample (best kept).
-      rounds: assignment updates (host alignment) alternating with ``steps`` Adam steps each.
-      steps: Adam steps per round.
-      learning_rate: Adam step size in latent units.
-      prior_weight: weight of ``-log p(z)``; ``None`` (default) uses the model's KL weight beta, which makes the
-        objective the MAP of z given the fixed atoms under the training objective (``SE + beta KL`` is a Gaussian
-        likelihood of variance beta / 2).
-    """
-
-    restarts: int = 8
-    rounds: int = 4
-    steps: int = 100
-    learning_rate: float = 0.05
-    prior_weight: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.restarts < 1 or self.rounds < 1 or self.steps < 0 or self.learning_rate <= 0 \
-                or (self.prior_weight is not None and self.prior_weight < 0):
-            raise ValueError(f"invalid InfillConfig {self}")
-
-
-@dataclasses.dataclass(frozen=True)
-class InfillResult:
-    """``m`` infilled environments around the same ``k`` fixed atoms.
-
-    Attributes:
-      environments: ``[m, n, 3]`` Å in the frame of the fixed atoms: rows ``0..k-1`` are the fixed atoms exactly as
-        given, rows ``k..n-1`` the generated atoms (closest first).
-      generated: ``[m, n - k, 3]`` Å, the generated atoms (same as ``environments[:, k:]``).
-      fit_rmsd: ``[m]`` Å, RMSD between the fixed atoms and their decoded partners after the optimal alignment.
-      objective: ``[m]`` final value of the objective.
-      latents: ``[m, d]`` optimised latents.
-      reflected: ``[m]`` whether the decoded environment had to be mirrored onto the fixed atoms.
-    """
-
-    environments: np.ndarray
-    generated: np.ndarray
-    fit_rmsd: np.ndarray
-    objective: np.ndarray
-    latents: np.ndarray
-    reflected: np.ndarray
-
-
-def check_fixed(model: GramVAE, fixed: Any) -> np.ndarray:
-    """Validate the held atoms ``[k, 3]`` Å; raises ``InvalidRequestError`` with the reason."""
-    from atomsmith.generators.protocol import InvalidRequestError
-
-    arr = np.asarray(fixed, np.float64)
-    if arr.ndim == 1 and arr.size == 3:
-        arr = arr[None]
-    n = model.n_neighbors
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise InvalidRequestError(f"fixed atoms must be an array [k, 3] of neighbour vectors (Å), got {arr.shape}")
-    k = len(arr)
-    if k < 1:
-        raise InvalidRequestError("at least one fixed atom is needed for infilling (use sample for k = 0)")
-    if k >= n:
-        raise InvalidRequestError(
-            f"k = {k} fixed atoms, but this model's environments have n = {n} neighbours: k must be at most "
-            f"{n - 1} (k = n leaves nothing to generate, k > n is larger than the environment)")
-    if not np.all(np.isfinite(arr)):
-        raise InvalidRequestError("fixed atoms contain non-finite coordinates")
-    dist = np.linalg.norm(arr, axis=1)
-    if np.any(dist > model.config.r_cut + 1e-6):
-        raise InvalidRequestError(
-            f"fixed atom(s) {np.flatnonzero(dist > model.config.r_cut).tolist()} lie beyond the model's "
-            f"r_cut = {model.config.r_cut} Å from the centre (distances {np.round(dist, 3).tolist()})")
-    if np.any(dist < 0.5):
-        raise InvalidRequestError("a fixed atom lies on the centre atom (closer than 0.5 Å); vectors are "
-                                  "neighbour minus centre")
-    return arr
 
 
 @functools.lru_cache(maxsize=32)
-def _optimiser(model: GramVAE, k: int, steps: int, learning_rate: float, prior_weight: float):
+def _optimiser(model: EnvironmentVAE, k: int, steps: int, learning_rate: float, prior_weight: float):
     """Jitted ``(z [C, d], slots [C, k], fixed_n [C or 1, k, k]) -> (z, objective [C])``: ``steps`` Adam steps."""
     net = GramVAENetwork(model.config, model.coord_scale)
     norm = model.normalizer
@@ -159,7 +80,7 @@ def _assign(targets: np.ndarray, decoded: np.ndarray) -> list[ops.Alignment]:
     return [ops.align(t, env) for t, env in zip(targets, decoded)]
 
 
-def normalized_gram_block(model: GramVAE, atoms: np.ndarray) -> np.ndarray:
+def normalized_gram_block(model: EnvironmentVAE, atoms: np.ndarray) -> np.ndarray:
     """Normalised Gram matrices ``[..., k, k]`` of atom sets ``[..., k, 3]`` Å (training normalisation)."""
     norm = model.normalizer
     g = np.einsum("...id,...jd->...ij", atoms, atoms)
@@ -168,7 +89,7 @@ def normalized_gram_block(model: GramVAE, atoms: np.ndarray) -> np.ndarray:
                     (g - norm.mu_off) / norm.sigma_off).astype(np.float32)
 
 
-def fit_latents(model: GramVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig
+def fit_latents(model: EnvironmentVAE, targets: np.ndarray, z0: np.ndarray, config: InfillConfig
                 ) -> tuple[np.ndarray, np.ndarray, list[ops.Alignment]]:
     """Optimise latents so that decoded environments contain the target atoms (module docstring).
 
@@ -193,7 +114,8 @@ def fit_latents(model: GramVAE, targets: np.ndarray, z0: np.ndarray, config: Inf
     return np.asarray(z, np.float64), np.asarray(objective, np.float64), alignments
 
 
-def refine_reconstruction(model: GramVAE, vectors: Any, config: InfillConfig | None = None) -> np.ndarray:
+def refine_reconstruction(model: EnvironmentVAE, vectors: Any, config: InfillConfig | None = None
+                          ) -> np.ndarray:
     """Reconstructions ``[m, n, 3]`` Å refined by latent optimisation (semi-amortised inference): start from the
     encoder's posterior mean and minimise the full Gram mismatch to the input plus ``prior_weight * (-log p(z))``
     (default: the model's KL weight, i.e. the training objective's own trade-off), alternating with optimal
@@ -205,8 +127,8 @@ def refine_reconstruction(model: GramVAE, vectors: Any, config: InfillConfig | N
     return model.decode(z)
 
 
-def infill(model: GramVAE, fixed: Any, n_samples: int, key: jax.Array, config: InfillConfig = InfillConfig()
-           ) -> InfillResult:
+def infill(model: EnvironmentVAE, fixed: Any, n_samples: int, key: jax.Array,
+           config: InfillConfig = InfillConfig()) -> InfillResult:
     """Generate ``n_samples`` completions of the environment whose first ``k`` neighbours are ``fixed``.
 
     Args:

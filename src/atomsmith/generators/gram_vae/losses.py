@@ -15,25 +15,15 @@ No eigendecomposition anywhere: both losses are on Gram matrices (see representa
 from __future__ import annotations
 
 import functools
-import itertools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from atomsmith.generators.environments.shells import shell_permutations
 from atomsmith.generators.gram_vae.config import GramVAEConfig
 from atomsmith.generators.gram_vae.network import GramVAENetwork, decoded_features, encoder_inputs, posterior, prior
 from atomsmith.generators.gram_vae.representation import GramNormalizer, gram_matrix
-
-
-@functools.lru_cache(maxsize=16)
-def shell_permutations(shells: tuple[int, ...]) -> np.ndarray:
-    """``[P, n]`` every permutation of ``range(n)`` that maps each consecutive block of sizes ``shells`` to itself."""
-    blocks, start = [], 0
-    for size in shells:
-        blocks.append([list(p) for p in itertools.permutations(range(start, start + size))])
-        start += size
-    return np.array([sum(parts, []) for parts in itertools.product(*blocks)], dtype=np.int32)
 
 
 def random_relabel(key: jax.Array, batch: int, n: int, mode: str, shells: tuple[int, ...]) -> jax.Array:

@@ -1,5 +1,6 @@
 """A trained Gram VAE: configuration, normaliser and parameters together, with the user-facing verbs
-(encode, decode, reconstruct, sample, interpolate, infill) and the checkpoint round trip.
+(encode, decode, reconstruct, sample, interpolate, infill); the checkpoint round trip, latent draws and shape
+checks are the shared :class:`~atomsmith.generators.environments.model.EnvironmentVAE`'s.
 
 Environments are ``[m, n, 3]`` float arrays of neighbour vectors in Å (centre at the origin). Decoded environments
 are returned in a canonical frame (principal axes of the inversion, or the decoder's own frame for the coordinate
@@ -10,87 +11,48 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.generators.gram_vae.config import GramVAEConfig
-from atomsmith.generators.gram_vae.latent_prior import LatentMixture, draw_latents, fit_mixture
-from atomsmith.generators.protocol import InvalidRequestError  # noqa: F401  (re-exported: part of this API)
+from atomsmith.generators.environments.latent_prior import LatentMixture, fit_mixture
+from atomsmith.generators.environments.model import EnvironmentVAE
+from atomsmith.generators.environments.options import EnvironmentOptions
+from atomsmith.generators.protocol import FixedNeighbors, InvalidRequestError
 from atomsmith.generators.gram_vae.network import GramVAENetwork, init_params
 from atomsmith.generators.gram_vae.representation import GramNormalizer, canonical_mirror, gram_matrix, \
     gram_to_coordinates
-from atomsmith.structures.crystal import Crystal
-from atomsmith.training import checkpoint as ckpt
 
 CHECKPOINT_KIND = "gram-vae"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class GramVAE:
-    """A Gram VAE ready to use.
+class GramVAE(EnvironmentVAE, kind=CHECKPOINT_KIND, config_type=GramVAEConfig, network_type=GramVAENetwork,
+              init_params=init_params):
+    """A Gram VAE ready to use: the fields of :class:`~atomsmith.generators.environments.model.EnvironmentVAE`
+    (``config``, ``params``, ``coord_scale`` Å, ``metadata``, ``latent_mixture``) plus ``normalizer``, the Gram
+    normalisation fitted on the training environments (a keyword argument)."""
 
-    Attributes:
-      config: architecture and loss.
-      normalizer: Gram normalisation fitted on the training environments.
-      params: network parameters (flax ``params`` collection).
-      coord_scale: unit of the coordinate decoder's output, Å.
-      metadata: provenance (how it was trained, metrics), stored in the checkpoint.
-      latent_mixture: optional Gaussian mixture fitted to the training posterior means; when present, sampling
-        draws from it instead of N(0, I) (see latent_prior.py).
-    """
-
-    kind: ClassVar[str] = CHECKPOINT_KIND
-
-    config: GramVAEConfig
-    normalizer: GramNormalizer
-    params: Any
-    coord_scale: float = 3.0
-    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    latent_mixture: LatentMixture | None = None
+    normalizer: GramNormalizer = dataclasses.field(kw_only=True)
 
     # ------------------------------------------------------------------ construction and io
     @classmethod
     def initialize(cls, config: GramVAEConfig, normalizer: GramNormalizer, key: jax.Array) -> GramVAE:
         """Random initial parameters; ``coord_scale`` is the rms neighbour distance of the normaliser."""
         scale = float(np.sqrt(normalizer.mu_diag))
-        return cls(config, normalizer, init_params(config, key, scale), scale)
+        return cls(config, init_params(config, key, scale), scale, normalizer=normalizer)
 
-    def replace(self, **changes: Any) -> GramVAE:
-        return dataclasses.replace(self, **changes)
-
-    def save(self, path: str | os.PathLike, metadata: Mapping[str, Any] | None = None) -> Path:
-        """Write a ``gram-vae`` checkpoint (atomsmith.training.checkpoint format)."""
-        meta = {**dict(self.metadata), **dict(metadata or {}), "model": CHECKPOINT_KIND,
-                "config": self.config.to_dict(), "normalizer": self.normalizer.to_dict(),
-                "coord_scale": self.coord_scale,
-                "latent_mixture": self.latent_mixture.to_dict() if self.latent_mixture is not None else None}
-        return ckpt.save(path, {"params": self.params}, kind=CHECKPOINT_KIND, metadata=meta)
+    def _extra_metadata(self) -> dict[str, Any]:
+        return {"normalizer": self.normalizer.to_dict()}
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> GramVAE:
-        """Read a ``gram-vae`` checkpoint; raises the checkpoint module's typed errors if it is corrupt or of
-        another kind, ``CheckpointMismatchError`` if its parameters do not fit its own config."""
-        header = ckpt.read_header(path)
-        if header.get("kind") != CHECKPOINT_KIND:
-            raise ckpt.CheckpointMismatchError(
-                f"{path} holds a {header.get('kind')!r} checkpoint, expected {CHECKPOINT_KIND!r}")
-        meta = header["metadata"]
-        config = GramVAEConfig.from_dict(meta["config"])
-        normalizer = GramNormalizer.from_dict(meta["normalizer"])
-        scale = float(meta["coord_scale"])
-        # shapes only (abstract evaluation): nothing is compiled before the file is verified
-        template = {"params": jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0), scale))}
-        state, meta = ckpt.load(path, kind=CHECKPOINT_KIND, target=template)
-        mixture = LatentMixture.from_dict(meta["latent_mixture"]) if meta.get("latent_mixture") else None
-        meta = {k: v for k, v in meta.items() if k != "latent_mixture"}
-        return cls(config, normalizer, state["params"], scale, meta, mixture)
+    def _extra_fields(cls, meta: Mapping[str, Any]) -> dict[str, Any]:
+        return {"normalizer": GramNormalizer.from_dict(meta["normalizer"])}
 
     def with_latent_mixture(self, vectors: Any, n_components: int = 16, seed: int = 0) -> GramVAE:
         """A copy that samples from a Gaussian mixture fitted to the posterior means of ``vectors`` ``[m, n, 3]``
@@ -100,41 +62,13 @@ class GramVAE:
 
     # ------------------------------------------------------------------ network access (jitted)
     @functools.cached_property
-    def _net(self) -> GramVAENetwork:
-        return GramVAENetwork(self.config, self.coord_scale)
-
-    @functools.cached_property
     def _encode_jit(self):
         net = self._net
         return jax.jit(lambda p, f: net.apply({"params": p}, f, method=GramVAENetwork.encode))
 
-    @functools.cached_property
-    def _decode_jit(self):
-        net = self._net
-        return jax.jit(lambda p, z: net.apply({"params": p}, z, method=GramVAENetwork.decode))
-
-    @property
-    def n_neighbors(self) -> int:
-        return self.config.n_neighbors
-
-    @property
-    def latent_dim(self) -> int:
-        return self.config.latent_dim
-
     def check_environments(self, vectors: Any, name: str = "environment") -> np.ndarray:
         """``[m, n, 3]`` float64 (a single ``[n, 3]`` is promoted); raises :class:`InvalidRequestError`."""
-        arr = np.asarray(vectors, np.float64)
-        if arr.ndim == 2:
-            arr = arr[None]
-        if arr.ndim != 3 or arr.shape[-1] != 3:
-            raise InvalidRequestError(f"{name} must be [n_neighbors, 3] or [m, n_neighbors, 3], got {arr.shape}")
-        if arr.shape[1] != self.n_neighbors:
-            raise InvalidRequestError(
-                f"{name} has {arr.shape[1]} neighbours; this model describes environments of exactly "
-                f"{self.n_neighbors} neighbours within {self.config.r_cut} Å")
-        if not np.all(np.isfinite(arr)):
-            raise InvalidRequestError(f"{name} contains non-finite coordinates")
-        return arr
+        return self._check_vectors(vectors, name)
 
     # ------------------------------------------------------------------ verbs
     def features(self, vectors: Any) -> np.ndarray:
@@ -159,9 +93,7 @@ class GramVAE:
 
     def decode_raw(self, z: Any) -> np.ndarray:
         """Decoder output for latents ``[m, d]``: normalised Gram features ``[m, F]`` or coordinates ``[m, n, 3]``."""
-        z = np.atleast_2d(np.asarray(z, np.float32))
-        if z.shape[-1] != self.latent_dim:
-            raise InvalidRequestError(f"latents must have dimension {self.latent_dim}, got {z.shape[-1]}")
+        z = self._check_latents(z)
         return np.asarray(self._decode_jit(self.params, jnp.asarray(z)), np.float64)
 
     def decode_gram(self, z: Any) -> np.ndarray:
@@ -187,34 +119,17 @@ class GramVAE:
         mean, _ = self.encode(vectors)
         return self.decode(mean)
 
-    def sample_latents(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
-                       ) -> np.ndarray:
-        """``[n, d]`` latent draws (distrax): from the fitted latent mixture (``source="mixture"``, or ``"auto"``
-        when one is fitted) or from the prior N(0, I) (``"prior"``); spreads scaled by ``temperature``."""
-        return draw_latents(key, n, self.latent_dim, self.latent_mixture, temperature, source)
+    def _draw(self, key: jax.Array, n: int, options: EnvironmentOptions) -> tuple[np.ndarray, np.ndarray]:
+        envs = self.sample_environments(key, n, options.temperature, options.latents)
+        return envs, np.full((len(envs), envs.shape[1] + 1), 14)  # Si: the Gram VAE carries no species
 
-    def sample_environments(self, key: jax.Array, n: int, temperature: float = 1.0, source: str = "auto"
-                            ) -> np.ndarray:
-        """``n`` generated environments ``[n, n_neighbors, 3]`` Å (latents drawn as in :meth:`sample_latents`,
-        decoded, inverted)."""
-        return self.decode(self.sample_latents(key, n, temperature, source))
+    def _infill(self, request: FixedNeighbors, n: int, key: jax.Array, options: EnvironmentOptions):
+        from atomsmith.generators.gram_vae.infill import infill
 
-    def sample(self, key: jax.Array, n: int, *, conditions: Mapping[str, Any] | None = None,
-               guidance: Sequence[Any] | None = None, fixed: Any = None) -> list[Crystal]:
-        """The generator protocol: ``n`` environments as clusters (centre atom 0, then neighbours; Si) in a cubic
-        box. ``fixed`` (``[k, 3]`` Å neighbour vectors) holds those atoms and generates the rest (infilling).
-        Conditions and guidance are not supported by this model."""
-        if conditions:
-            raise NotImplementedError("the Gram VAE is unconditional")
-        if guidance:
-            raise NotImplementedError("the Gram VAE does not support guidance")
-        if fixed is not None:
-            from atomsmith.generators.gram_vae.infill import infill
-
-            envs = infill(self, fixed, n, key).environments
-        else:
-            envs = self.sample_environments(key, n)
-        return [ops.environment_to_crystal(e, source="gram-vae") for e in envs]
+        if request.numbers is not None:
+            raise InvalidRequestError(f"{options.label or self.kind} describes Si environments without species: "
+                                      "hold neighbours without atomic numbers")
+        return infill(self, request.vectors, n, key, options.infill)
 
     def interpolate(self, a: Any, b: Any, steps: int = 9, spherical: bool = False) -> np.ndarray:
         """Environments along the straight (or spherical) latent path between the posterior means of ``a`` and
@@ -223,19 +138,3 @@ class GramVAE:
         from atomsmith.generators.gram_vae.interpolate import interpolate
 
         return interpolate(self, a, b, steps, spherical)
-
-
-#: Registry name of the Gram VAE shipped with the package (see :mod:`atomsmith.pretrained`).
-SHIPPED_NAME = "gram-vae"
-
-
-def resolve_gram_vae(name_or_path: str | os.PathLike = SHIPPED_NAME) -> GramVAE:
-    """A Gram VAE from a checkpoint path or a name in the pretrained registry.
-
-    Raises:
-      ValueError: neither an existing file nor a registered name, or a registered model of another kind.
-      atomsmith.training.checkpoint.CheckpointError: a damaged or foreign checkpoint file.
-    """
-    from atomsmith import pretrained
-
-    return pretrained.load_model(name_or_path, kinds=(CHECKPOINT_KIND,))

@@ -21,10 +21,10 @@ import jax
 import jax.numpy as jnp
 
 from atomsmith.generators.gram_vae.config import GramVAEConfig
-from atomsmith.generators.environment_graph import cluster_graph  # noqa: F401  (re-exported)
+from atomsmith.generators.environments.graph import cluster_graph  # noqa: F401  (re-exported)
 from atomsmith.nn.encoder import Encoder, EncoderConfig
 from atomsmith.generators.gram_vae.representation import GramNormalizer, gram_matrix, n_features
-from atomsmith.generators.gram_vae.latent_prior import prior  # noqa: F401  (re-exported)
+from atomsmith.generators.environments.latent_prior import prior  # noqa: F401  (re-exported)
 
 _ACT = {"tanh": jnp.tanh, "silu": jax.nn.silu, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
 

@@ -19,7 +19,7 @@ tell an environment from its mirror image, and any model of Gram matrices assign
 We therefore (a) return a canonical representative, the one with a non-negative triple product
 ``det[x_a, x_b, x_c]`` for the first triple of neighbours (in the given order) that is not coplanar, and
 (b) compare or align environments over all of O(3) (reflection allowed, see
-:func:`atomsmith.generators.environment_ops.align`). Both mirror images are equally valid samples; a caller that
+:func:`atomsmith.generators.environments.ops.align`). Both mirror images are equally valid samples; a caller that
 needs a given handedness (e.g. infilling around fixed atoms) picks it by alignment, never by the Gram matrix.
 
 Eigendecomposition is done on the host in float64 and is never differentiated: a-Si first shells are nearly

@@ -1,7 +1,7 @@
 """Held-out metrics of environment generators (shared by the Gram-VAE and equivariant-VAE experiments).
 
 Environments are ``[n, 3]`` / ``[m, n, 3]`` neighbour vectors in Å (centre at the origin); see
-:mod:`atomsmith.generators.environment_ops` for alignment and per-environment statistics.
+:mod:`atomsmith.generators.environments.ops` for alignment and per-environment statistics.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from atomsmith.generators import environment_ops as ops
+from atomsmith.generators.environments import ops
 from atomsmith.metrics.distributions import wasserstein
 
 

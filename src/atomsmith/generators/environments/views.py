@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from atomsmith.generators import environment_ops as ops
-from atomsmith.generators.latent_interpolation import Trajectory
+from atomsmith.generators.environments import ops
+from atomsmith.generators.environments.interpolation import Trajectory
 
 BOND_CUTOFF = 2.85  # Å, Si-Si bonds drawn (a-Si first shell)
 _SYMBOLS = {8: "O", 14: "Si", 22: "Ti", 38: "Sr", 56: "Ba"}
