@@ -166,3 +166,23 @@ def test_a_trained_predictor_saves_and_loads_its_domain(tmp_path, domain):
     loaded, metadata = load_predictor(tmp_path / "p.ckpt")
     assert loaded.domain == domain and metadata["domain"] == domain.to_dict()
     assert pretrained.load_model(tmp_path / "p.ckpt").domain == domain
+
+
+def test_predict_cli_scores_an_overlapping_sample_and_flags_it(tmp_path):
+    """A generator's structurally invalid sample (two atoms 0.3 Å apart) in a file with a valid one: both are
+    predicted, the overlapping one is warned about by index and flagged in the JSON; the valid one is not."""
+    from atomsmith.cli.main import app
+
+    good = _perovskite(4.0)
+    frac = np.array(good.frac_coords)
+    frac[4] = frac[3] + np.array([0.3 / 4.0, 0.0, 0.0])  # atom 4 0.3 Å from atom 3
+    bad = Crystal(good.lattice, frac, good.numbers)
+    path = io.write(tmp_path / "samples.extxyz", [good, bad])
+    out = tmp_path / "predictions.json"
+    result = CliRunner().invoke(app, ["predict", "--model", "perov-5-heat-ref", str(path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "samples.extxyz[1]" in warned[0] and "0.300 Å apart" in warned[0], result.stderr
+    records = json.loads(out.read_text())
+    assert records[0]["domain_warnings"] == [] and "0.300 Å apart" in records[1]["domain_warnings"][0]
+    assert all(np.isfinite(r["value"]) for r in records)

@@ -6,7 +6,9 @@ machine-readable output instead.
 
 Structures far outside the predictor's training data (unseen elements, atom counts, cell sizes, densities; see
 :mod:`atomsmith.predictors.applicability`) are still predicted, with a ``warning: ...`` line on stderr each and
-their reasons in the JSON field ``domain_warnings`` (empty when inside).
+their reasons in the JSON field ``domain_warnings`` (empty when inside). So is a structure with two atoms closer
+than 0.5 Å (a generator's structurally invalid sample, as ``evaluate`` counts it): it is predicted, warned about and
+flagged in ``domain_warnings``, so that one bad sample does not stop a whole file from being scored.
 """
 
 from __future__ import annotations
@@ -31,6 +33,19 @@ def _render(value: np.ndarray) -> str:
     if value.ndim == 2:
         return _matrix(value)
     return "\n".join(f"[{k}]\n{_matrix(value[k])}" for k in range(value.shape[0]))
+
+
+def _overlap(crystal) -> list[str]:
+    """One message when two atoms are closer than the structural-validity minimum (a generator's invalid sample is
+    still scored, as ``evaluate`` counts it, but its prediction is flagged rather than refused)."""
+    from atomsmith.structures.crystal import DEFAULT_MIN_DISTANCE
+
+    pairs = crystal.close_pairs(DEFAULT_MIN_DISTANCE)
+    if not pairs:
+        return []
+    i, j, d = pairs[0]
+    return [f"atoms {i} ({crystal.symbols[i]}) and {j} ({crystal.symbols[j]}) are {d:.3f} Å apart "
+            f"(< {DEFAULT_MIN_DISTANCE} Å; {len(pairs)} such pair{'s' if len(pairs) > 1 else ''})"]
 
 
 def predict(
@@ -68,7 +83,7 @@ def predict(
     crystals, names = [], []
     for path in structures:
         try:
-            found = io.read(path)
+            found = io.read(path, min_distance=None)  # overlapping atoms: predicted and flagged below
         except (OSError, StructureError) as exc:  # missing, unreadable, a directory, malformed
             raise typer.BadParameter(str(exc), param_hint="STRUCTURES") from None
         crystals.extend(found)
@@ -78,11 +93,15 @@ def predict(
     except (UnknownModelError, WrongModelKindError, CheckpointError, FileNotFoundError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--model") from None
     domain = getattr(predictor, "domain", None)  # applicability: warn, and predict all the same
-    problems = [check_structure(c, domain) for c in crystals]
-    for name, crystal, found in zip(names, crystals, problems):
-        if found:
+    problems = []
+    for name, crystal in zip(names, crystals):
+        overlap, outside = _overlap(crystal), check_structure(crystal, domain)
+        if overlap:
+            typer.echo(f"warning: {name} ({crystal.formula}) is not structurally valid: {overlap[0]}", err=True)
+        if outside:
             typer.echo(f"warning: {name} ({crystal.formula}) is far outside the training data of {model}: "
-                       f"{'; '.join(found)}", err=True)
+                       f"{'; '.join(outside)}", err=True)
+        problems.append(overlap + outside)
     values = predictor.predict(crystals, batch_size=batch_size)
     readout = predictor.config.readout
     records = [{"structure": n, "formula": c.formula, "target": predictor.target, "value": np.asarray(v).tolist(),
