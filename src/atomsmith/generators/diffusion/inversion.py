@@ -10,22 +10,24 @@ state instead of a prior draw: per step ``t -> s`` (grid ``t_i = i / N``)
 **Encode** inverts these steps one by one, from t = 0 (the crystal) to t = 1, on exactly the decoder's time grid,
 so that decode(encode(x)) = x up to the solver tolerance and not only up to the discretisation error of the
 ODE. Each inverse step solves ``D(x_t) = x_s`` for ``x_t`` (``D`` = the decoder step above, which evaluates the
-network at ``x_t``) by a safeguarded fixed-point iteration started from ``x_t = x_s``:
+network at ``x_t``) by a fixed-point iteration started from ``x_t = x_s``:
 
-    x <- x - R(x) / gamma,     R(x) = D(x) - x_s   (coordinates: the shortest wrapped difference on the torus)
+    x <- G(x),     G(x) = the step inverted with the network outputs frozen at x
 
-``gamma`` is a per-component slope of ``D``: first its value for a constant network output (1 for the coordinates,
-``sqrt(ab_s / ab_t)`` for the VP parts: this first iteration is the usual "DDIM inversion" with the output taken at
-``(x_s, t)``), then the secant slope ``dR / dx`` of the last two iterates, kept in ``[0.5, 2 gamma_0]``. (The plain
-iteration converges at the rate ``1 - D'/gamma_0``. For the lattice in the last step ``alpha_bar`` drops to its
-floor 1e-5, so ``gamma_0`` is large while ``D'`` stays near 1 for a network whose noise prediction follows its input
-at t = 1: from the schedule the rate is about 0.8 at 100 steps (derived, not measured); the secant slope fixes that.)
+(coordinates: ``x_s - (sigma_t^2 - sigma_s^2)/2 * score_F(x, t)`` on the torus; VP parts: the DDIM step inverted
+exactly, including the clip of the clean estimate, :func:`vp_inverse_step`), accelerated per cell by Anderson
+mixing of the last ``ANDERSON_MEMORY`` iterates. The first update, ``G(x_s)``, is the usual "DDIM inversion" with the
+output taken at ``(x_s, t)``. (Why not a secant in ``x``: in the last step ``alpha_bar`` sits on its floor 1e-5, the
+clean estimate is clipped outside a window of width ``2 X0_CLIP sqrt(1e-5)`` and the step jumps by about
+``2 X0_CLIP sqrt(ab_s)`` (1.26 at 12 steps) across it; a secant in ``x`` lands on the wrong side of that kink and
+stalls with exactly that residual. ``G`` has no such kink; a per-component secant also misreads coupled
+components, Anderson mixing does not.)
 
-Iterations stop when every component's residual is below ``tol`` or after ``max_iters`` network evaluations; each
-component keeps the value of the iterate where its residual was smallest (the first evaluation is at the start
-``x_s`` itself, so ``max_iters = 2`` is about plain DDIM inversion), and the returned state is evaluated once more:
-the largest residual of any step is reported per cell (``CrystalLatent.residual``; one network evaluation per step
-on top of the iterations). The inversion is deterministic: no random numbers enter.
+Iterations stop when every cell's largest residual ``|D(x) - x_s|`` is below ``tol`` or after ``max_iters``
+network evaluations; each cell keeps the whole iterate with the smallest summed residual (the first evaluation is at
+the start ``x_s`` itself, so ``max_iters = 2`` is plain DDIM inversion), and that iterate's largest residual
+(evaluated, not estimated) is the step's; the largest over all steps is reported per cell
+(``CrystalLatent.residual``). The inversion is deterministic: no random numbers enter.
 
 Species. Relaxed one-hot species (``GaussianSpecies``, the models shipped before issue 16) have a continuous latent
 and may be encoded with the rest (``csp=False``). Absorbing (masked) species have none: the forward process only
@@ -50,7 +52,7 @@ import numpy as np
 from atomsmith.generators.diffusion.config import DiffusionConfig
 from atomsmith.generators.diffusion.network import ScoreNetwork
 from atomsmith.generators.diffusion.samplers import SamplerState, time_grid
-from atomsmith.generators.diffusion.schedules import SigmaNorm, vp_reverse_step
+from atomsmith.generators.diffusion.schedules import X0_CLIP, SigmaNorm, vp_reverse_step
 from atomsmith.generators.diffusion.species import GaussianSpecies, species_process
 from atomsmith.generators.protocol import InvalidRequestError
 from atomsmith.graphs.batching import bucket_size
@@ -64,9 +66,11 @@ DEFAULT_TOL = 1e-5
 DEFAULT_MAX_ITERS = 30
 #: inverse steps per ``lax.scan`` chunk (every chunk has this length, so any step count uses one compilation).
 CHUNK = 20
-#: bounds of the secant slope relative to the constant-output slope (lower bound absolute, see module docstring).
-SLOPE_FLOOR = 0.5
-SLOPE_CEIL = 2.0
+#: past iterates used by the Anderson acceleration of each inverse step's fixed-point iteration.
+ANDERSON_MEMORY = 5
+#: the clipped branch of the DDIM step is inverted only where its slope sqrt((1-ab_s)/(1-ab_t)) exceeds this
+#: (it is ~0 only for the step to s = 0, where a clipped clean estimate cannot be reached).
+CLIPPED_SLOPE_MIN = 0.1
 
 
 def wrapped_difference(x, y):
@@ -113,6 +117,24 @@ class CrystalLatent:
 
 
 # ---------------------------------------------------------------------------------------------- the jitted solver
+def vp_inverse_step(x_s, eps, alpha_bar_t, alpha_bar_s):
+    """The ``x_t`` with ``vp_reverse_step(x_t, eps, ab_t, ab_s, stochastic=False) == x_s`` for this fixed ``eps``
+    (the DDIM step inverted exactly, including the clip of the clean estimate at ``+-X0_CLIP``).
+
+    The DDIM step is piecewise linear in ``x_t``: slope ``sqrt(ab_s / ab_t)`` where the clean estimate is inside the
+    clip, ``sqrt((1 - ab_s) / (1 - ab_t))`` where it is clipped. At the last step ``ab_t`` sits on its floor 1e-5, so
+    the inside window is only ``2 X0_CLIP sqrt(ab_t)`` wide and the step jumps by about ``2 X0_CLIP sqrt(ab_s)``
+    across it: a secant in ``x_t`` cannot cross that kink, the exact inverse can. Where ``1 - ab_s`` is ~0 (the step
+    to s = 0) a clipped target is unreachable and the window's edge is returned."""
+    a_t, c_t = jnp.sqrt(alpha_bar_t), jnp.sqrt(1.0 - alpha_bar_t)
+    a_s, c_s = jnp.sqrt(alpha_bar_s), jnp.sqrt(1.0 - alpha_bar_s)
+    u = (x_s - c_s * eps) / a_s  # the clean estimate that reproduces x_s
+    sg = jnp.sign(u)
+    inside = a_t * jnp.clip(u, -X0_CLIP, X0_CLIP) + c_t * eps
+    outside = a_t * X0_CLIP * sg + c_t * (x_s - a_s * X0_CLIP * sg) / jnp.maximum(c_s, 1e-30)
+    return jnp.where((jnp.abs(u) <= X0_CLIP) | (c_s <= CLIPPED_SLOPE_MIN * c_t), inside, outside)
+
+
 def make_inverse_runner(config: DiffusionConfig, max_iters: int = DEFAULT_MAX_ITERS, tol: float = DEFAULT_TOL):
     """Jitted ``run(params, state, s, t, active, atom_mask, csp) -> (state, residual [B])`` over one chunk of inverse
     steps ``s -> t`` (each field ``[CHUNK]``; inactive steps are no-ops), see the module docstring.
@@ -129,7 +151,8 @@ def make_inverse_runner(config: DiffusionConfig, max_iters: int = DEFAULT_MAX_IT
     latent_species = isinstance(process, GaussianSpecies)
 
     def decoder_step(params, frac, z, species, t, s, atom_mask, csp):
-        """The ODE sampler's step ``t -> s`` (``make_chunk_runner(method="ode")`` without guidance or infilling)."""
+        """The ODE sampler's step ``t -> s`` (``make_chunk_runner(method="ode")`` without guidance or infilling),
+        with the network's lattice and species outputs."""
         b = frac.shape[0]
         dtype = frac.dtype
         m = atom_mask[..., None].astype(dtype)
@@ -144,58 +167,87 @@ def make_inverse_runner(config: DiffusionConfig, max_iters: int = DEFAULT_MAX_IT
             species_s = jnp.where(csp, species, species_s)
         else:
             species_s = species
-        return frac_s, z_s, species_s, overflow
+        return frac_s, z_s, species_s, eps_l, eps_a, overflow
 
     def inverse_step(params, st: SamplerState, s, t, active, atom_mask, csp):
         b = st.frac.shape[0]
         dtype = st.frac.dtype
         m = atom_mask[..., None].astype(dtype)
-        g_vp = jnp.sqrt(sched.alpha_bar(s) / sched.alpha_bar(t))  # slope of the VP step for a constant output
-        g0 = (jnp.ones_like(st.frac), jnp.full_like(st.z, g_vp), jnp.full_like(st.species, g_vp))
-        ceil = (SLOPE_CEIL, SLOPE_CEIL * g_vp, SLOPE_CEIL * g_vp)
+        ab_t, ab_s = sched.alpha_bar(t), sched.alpha_bar(s)
+        shapes = [a.shape for a in (st.frac, st.z, st.species)]
+        sizes = [int(np.prod(sh[1:])) for sh in shapes]
+        n = sum(sizes)
 
-        def residuals(x):
-            frac_s, z_s, species_s, overflow = decoder_step(params, *x, t, s, atom_mask, csp)
+        def flat(parts):
+            return jnp.concatenate([p.reshape(b, -1) for p in parts], axis=1)
+
+        def unflat(v):
+            out, o = [], 0
+            for sh, size in zip(shapes, sizes):
+                out.append(v[:, o:o + size].reshape(sh))
+                o += size
+            return out
+
+        def evaluate(x):
+            """Residuals ``D(x) - x_s`` and the plain fixed-point step ``G(x) - x`` (``G``: the step inverted
+            with the network outputs frozen at ``x``; exact for the VP parts, see :func:`vp_inverse_step`)."""
+            frac_s, z_s, species_s, eps_l, eps_a, overflow = decoder_step(params, *x, t, s, atom_mask, csp)
             r = (wrapped_difference(frac_s, st.frac) * m, z_s - st.z, (species_s - st.species) * m)
-            norm = jnp.maximum(jnp.max(jnp.abs(r[0]), axis=(1, 2)), jnp.max(jnp.abs(r[1]), axis=1))
-            norm = jnp.maximum(norm, jnp.max(jnp.abs(r[2]), axis=(1, 2)))
-            return r, norm, overflow
-
-        def diff(i, a, b_):
-            return wrapped_difference(a, b_) if i == 0 else a - b_
+            f_species = jnp.zeros_like(x[2])
+            if latent_species:
+                f_species = (vp_inverse_step(st.species, eps_a, ab_t, ab_s) - x[2]) * m
+                f_species = jnp.where(csp, jnp.zeros_like(f_species), f_species)
+            f = (-r[0], vp_inverse_step(st.z, eps_l, ab_t, ab_s) - x[1], f_species)
+            return r, f, overflow
 
         def cond(carry):
-            k, _, _, _, _, _, best_r, _ = carry
-            unsolved = jnp.any(jnp.stack([jnp.any(r > tol) for r in best_r]))
-            return (k < max_iters) & unsolved & active
+            k, best_max, active_ = carry[0], carry[8], carry[-1]
+            return (k < max_iters) & jnp.any(best_max > tol) & active_
 
         def body(carry):
-            k, x, x_prev, r_prev, gamma, best, best_r, overflow = carry
-            r, _, over = residuals(x)
-            # each component keeps its best iterate: a component the decoder cannot reproduce (e.g. a lattice angle
-            # its denoiser collapses onto the training value at t -> 0) must not hold back the others
-            better = tuple(jnp.abs(ri) < bi for ri, bi in zip(r, best_r))
-            best = tuple(jnp.where(bt, xi, bi) for bt, xi, bi in zip(better, x, best))
-            best_r = tuple(jnp.minimum(jnp.abs(ri), bi) for ri, bi in zip(r, best_r))
-            new_gamma = []
-            for i in range(3):
-                dx = diff(i, x[i], x_prev[i])
-                slope = (r[i] - r_prev[i]) / jnp.where(jnp.abs(dx) > 1e-6, dx, 1.0)
-                secant = jnp.where(slope > 0, jnp.clip(slope, SLOPE_FLOOR, ceil[i]), g0[i])
-                new_gamma.append(jnp.where((k > 0) & (jnp.abs(dx) > 1e-6), secant, gamma[i]))
-            step = tuple(r[i] / new_gamma[i] for i in range(3))
-            x_new = ((x[0] - step[0]) % 1.0, x[1] - step[1], x[2] - step[2])
-            return k + 1, x_new, x, r, tuple(new_gamma), best, best_r, overflow | over
+            k, x, x_prev, f_prev, dX, dF, have, best, best_max, best_l1, overflow, active_ = carry
+            r, f, over = evaluate(x)
+            # the whole iterate with the smallest summed residual is kept per cell (components are coupled through
+            # the network, so mixing components of different iterates breaks the consistency at t ~ 1; a component
+            # the decoder cannot reproduce adds a constant to every iterate's sum and does not hold back the rest)
+            absr = [jnp.abs(ri).reshape(b, -1) for ri in r]
+            l1 = sum(a.sum(axis=1) for a in absr)
+            mx = jnp.max(jnp.stack([a.max(axis=1) for a in absr]), axis=0)
+            better = l1 < best_l1
+            best = tuple(jnp.where(better.reshape((-1,) + (1,) * (xi.ndim - 1)), xi, bi) for xi, bi in zip(x, best))
+            best_max = jnp.where(better, mx, best_max)
+            best_l1 = jnp.where(better, l1, best_l1)
+            # Anderson acceleration (type II, memory ANDERSON_MEMORY) of the fixed point x = G(x), per cell
+            fv = flat(f)
+            dx = flat((wrapped_difference(x[0], x_prev[0]), x[1] - x_prev[1], x[2] - x_prev[2]))
+            j = jnp.maximum(k - 1, 0) % ANDERSON_MEMORY
+            upd = k > 0
+            dX = jnp.where(upd, dX.at[:, j].set(dx), dX)
+            dF = jnp.where(upd, dF.at[:, j].set(fv - f_prev), dF)
+            have = jnp.where(upd, have.at[j].set(True), have)
+            hm = have.astype(dtype)
+            fm, xm = dF * hm[None, :, None], dX * hm[None, :, None]
+            gram = jnp.einsum("bin,bjn->bij", fm, fm)
+            rhs = jnp.einsum("bin,bn->bi", fm, fv)
+            reg = 1e-8 * jnp.trace(gram, axis1=1, axis2=2) + 1e-30
+            eye = jnp.eye(ANDERSON_MEMORY, dtype=dtype)
+            gram = gram + reg[:, None, None] * eye + jnp.diag(1.0 - hm)[None]  # unused slots: coefficient 0
+            gam = jnp.linalg.solve(gram, rhs[..., None])[..., 0]
+            gam = jnp.where(jnp.isfinite(gam), gam, 0.0)
+            x_new = unflat(flat(x) + fv - jnp.einsum("bi,bin->bn", gam, xm + fm))
+            x_new = (x_new[0] % 1.0, x_new[1], x_new[2])
+            return (k + 1, x_new, x, fv, dX, dF, have, best, best_max, best_l1, overflow | over, active_)
 
         x0 = (st.frac, st.z, st.species)
-        zeros = tuple(jnp.zeros_like(a) for a in x0)
-        infs = tuple(jnp.full_like(a, jnp.inf) for a in x0)
-        init = (jnp.zeros((), jnp.int32), x0, x0, zeros, g0, x0, infs, jnp.zeros((b,), bool))
-        _, _, _, _, _, best, _, overflow = jax.lax.while_loop(cond, body, init)
-        _, res, over = residuals(best)  # the residual of what is returned (components picked from different iterates)
-        new = SamplerState(best[0], best[1], best[2], st.overflow | overflow | over)
+        mem = ANDERSON_MEMORY
+        init = (jnp.zeros((), jnp.int32), x0, x0, jnp.zeros((b, n), dtype), jnp.zeros((b, mem, n), dtype),
+                jnp.zeros((b, mem, n), dtype), jnp.zeros((mem,), bool), x0, jnp.full((b,), jnp.inf, dtype),
+                jnp.full((b,), jnp.inf, dtype), jnp.zeros((b,), bool), jnp.asarray(active))
+        out = jax.lax.while_loop(cond, body, init)
+        best, best_max, overflow = out[7], out[8], out[10]
+        new = SamplerState(best[0], best[1], best[2], st.overflow | overflow)
         new = jax.tree_util.tree_map(lambda a, c: jnp.where(active, a, c), new, st)
-        return new, jnp.where(active, res, 0.0)
+        return new, jnp.where(active, best_max, 0.0)
 
     @jax.jit
     def run(params, state: SamplerState, s, t, active, atom_mask, csp):
