@@ -2,6 +2,7 @@
 training.json.
 
     python benchmarks/training.py [--config shipped|new|both] [--batch-size 128] [--repeats 30] [--out ...]
+    python benchmarks/training.py --config custom --dataset carbon_24_unique --cutoff 4.0 --irreps ... --layers 3
 
 Configs: ``shipped`` is the shipped ``perov-5`` model (3 layers, ``96x0e+32x1o+16x2e``, cutoff 5 Å, relaxed one-hot
 species); ``new`` is the model trained for issue 16 (same encoder, absorbing-state species diffusion). Both are
@@ -56,8 +57,12 @@ HERE = Path(__file__).resolve().parent
 SHIPPED = dict(irreps_hidden="96x0e+32x1o+16x2e", n_layers=3, cutoff=5.0)
 
 
-def build_config(name: str, train):
+def build_config(name: str, train, custom: dict | None = None):
+    """``shipped`` / ``new`` (perov-5's encoder, see the module docstring) or ``custom``: ``custom`` (irreps_hidden,
+    n_layers, cutoff) with absorbing species, e.g. to plan a carbon_24_unique run."""
     elements = sorted({int(z) for c in train for z in c.numbers})
+    if name == "custom":
+        return make_config(train, elements=elements, species_process="absorbing", **(custom or SHIPPED))
     if name == "shipped":
         return make_config(train, elements=elements, **SHIPPED)
     if name == "new":
@@ -76,8 +81,8 @@ def timed(fn, *args, repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench(name: str, train, batch_size: int, repeats: int, fit_steps: int) -> dict:
-    config = build_config(name, train)
+def bench(name: str, train, batch_size: int, repeats: int, fit_steps: int, custom: dict | None = None) -> dict:
+    config = build_config(name, train, custom)
     loss_fn, net = make_loss_fn(config)
     arrays = dense_arrays(train, config.elements)
     batches = batch_iterator(arrays, batch_size, seed=0)
@@ -156,18 +161,23 @@ def bench(name: str, train, batch_size: int, repeats: int, fit_steps: int) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", choices=("shipped", "new", "both"), default="both")
+    parser.add_argument("--config", choices=("shipped", "new", "both", "custom"), default="both")
+    parser.add_argument("--dataset", default="perov_5", help="training split to batch from (e.g. carbon_24_unique)")
+    parser.add_argument("--irreps", default=SHIPPED["irreps_hidden"], help="--config custom: hidden irreps")
+    parser.add_argument("--layers", type=int, default=SHIPPED["n_layers"], help="--config custom: layers")
+    parser.add_argument("--cutoff", type=float, default=SHIPPED["cutoff"], help="--config custom: cutoff (Å)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--fit-steps", type=int, default=100)
     parser.add_argument("--tag", default="", help="label stored with the results (e.g. before/after)")
     parser.add_argument("--out", type=Path, default=HERE / "training.json")
     args = parser.parse_args()
-    train = load_split_cached("perov_5", "train")
+    train = load_split_cached(args.dataset, "train")
     names = ("shipped", "new") if args.config == "both" else (args.config,)
+    custom = dict(irreps_hidden=args.irreps, n_layers=args.layers, cutoff=args.cutoff)
     load0 = os.getloadavg()
-    results = [bench(n, train, args.batch_size, args.repeats, args.fit_steps) for n in names]
-    record = {"tag": args.tag, "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+    results = [bench(n, train, args.batch_size, args.repeats, args.fit_steps, custom) for n in names]
+    record = {"tag": args.tag, "dataset": args.dataset, "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
               "jax": jax.__version__, "loadavg_start": load0, "loadavg_end": os.getloadavg(),
               "glibc_tunables": os.environ.get("GLIBC_TUNABLES"), "n_train": len(train), "results": results}
     previous = json.loads(args.out.read_text()) if args.out.exists() else []
