@@ -12,8 +12,8 @@ inversion's fixed-point residual. ``--plain`` adds the same numbers for the usua
     python experiments/diffusion/interpolation_roundtrip.py --model perov-5 --n 200 --split test \\
         --out experiments/diffusion/interpolation_roundtrip_perov5_n200.json --plain
 
-Species: relaxed one-hot models (the shipped perov-5) encode the species too (``latent``); masked-species models
-hold them (``held``, structure-prediction mode), the only choice they have.
+Species: relaxed one-hot models (shipped before issue 16) encode the species too (``latent``); masked-species models
+(the shipped perov-5) hold them (``held``, structure-prediction mode), the only choice they have.
 """
 
 from __future__ import annotations
