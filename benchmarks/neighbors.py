@@ -21,9 +21,8 @@ lattice of a smooth pair energy ``sum (1 - r^2/rc^2)^2`` over the edges, vectors
 way the diffusion sampler and the SW model use the list). ``temp MB`` is XLA's compiled temporary buffer size.
 The old implementation has no window: in the window rows it still enumerates the full grid (it is the same yardstick).
 
-Last, ``physics.verlet.minimum_image_neighbors`` (the Verlet list's own minimum-image builder) is timed against the
-shared list with a ``(0, 0, 0)`` window on the same a-Si cells (outputs checked identical), with the positions to
-fractional conversion done by the same ``jnp.linalg.solve`` and, separately, by ``positions @ inv(lattice)``.
+The Verlet list (``physics.verlet``) has no builder of its own any more: it calls this shared list with a
+``(0, 0, 0)`` window, after the comparison recorded in ``benchmarks/README.md`` showed the shared one faster.
 """
 
 from __future__ import annotations
@@ -136,39 +135,6 @@ def time_interleaved(fns: dict, args, repeats: int, budget_s: float) -> dict:
     return {k: (float(np.median(v)), float(np.min(v)), len(v)) for k, v in times.items()}
 
 
-def verlet_rows(quick: bool, repeats: int) -> list[dict]:
-    """``physics.verlet.minimum_image_neighbors`` (the Verlet list's own [n, n] minimum-image builder, which converts
-    positions with ``jnp.linalg.solve``) against the shared list with a ``(0, 0, 0)`` window, fed fractional
-    coordinates by the same ``solve`` (``new_ms``: the builders alone differ) and by ``positions @ inv(lattice)``
-    (``new_inv_ms``). Inside jit, the LAPACK triangular solve over n right-hand sides can cost far more than the
-    list itself on this machine (OpenBLAS threads competing with XLA's for 2 shared cores)."""
-    from atomsmith.physics import load_shipped, verlet
-
-    rows = []
-    for n in ((64, 216) if quick else (64, 216, 512)):
-        cell = load_shipped(n)[0]
-        pos, lat = jnp.asarray(cell.positions, jnp.float32), jnp.asarray(cell.lattice, jnp.float32)
-        spec = NeighborSpec(5.0, 40 * n, (1, 1, 1), (0, 0, 0))
-        fns = {"old": jax.jit(lambda p, l: verlet.minimum_image_neighbors(p, l, 5.0, 40 * n)),  # noqa: B023
-               "new": jax.jit(lambda p, l: neighbor_list_jax(jnp.linalg.solve(l.T, p.T).T, l, spec)),  # noqa: B023
-               "new_inv": jax.jit(lambda p, l: neighbor_list_jax(p @ jnp.linalg.inv(l), l, spec))}  # noqa: B023
-        same = _same(fns["old"](pos, lat), fns["new"](pos, lat)) and _same(fns["old"](pos, lat),
-                                                                           fns["new_inv"](pos, lat))
-        timing = time_interleaved(fns, (pos, lat), repeats, budget_s=30.0)
-        row = {"case": f"a-Si {n}", "spec": "verlet.minimum_image_neighbors vs window (0,0,0)", "step": "build",
-               "cells": 1, "atoms_per_cell": n, "max_edges": 40 * n, "identical_outputs": same,
-               "old_ms": round(timing["old"][0] * 1e3, 3), "new_ms": round(timing["new"][0] * 1e3, 3),
-               "new_inv_ms": round(timing["new_inv"][0] * 1e3, 3),
-               "old_min_ms": round(timing["old"][1] * 1e3, 3), "new_min_ms": round(timing["new"][1] * 1e3, 3),
-               "new_inv_min_ms": round(timing["new_inv"][1] * 1e3, 3),
-               "repeats": timing["new"][2], "speedup": round(timing["old"][0] / timing["new"][0], 2)}
-        rows.append(row)
-        print(f"{row['case']:<14} {'verlet min-image (solve) vs window':<38} build    {row['old_ms']:>9.2f} "
-              f"{row['new_ms']:>9.2f} {row['speedup']:>7.1f}x   new with p @ inv(L): {row['new_inv_ms']:.2f} ms"
-              f"{'' if same else '  OUTPUTS DIFFER'}", flush=True)
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a-Si 64 and 216 only, fewer repeats")
@@ -207,7 +173,6 @@ def main() -> None:
             print(f"{name:<14} {spec_name:<38} {step:<8} {row['old_ms']:>9.2f} {row['new_ms']:>9.2f} "
                   f"{row['speedup']:>7.1f}x {str(temps['old']):>11} {str(temps['new']):>11}"
                   f"{'' if same else '  OUTPUTS DIFFER'}", flush=True)
-    rows += verlet_rows(args.quick, repeats)
     load_end = os.getloadavg()
     print(f"load average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
     result = {"command": "nice -n 10 python benchmarks/neighbors.py" + (" --quick" if args.quick else ""),
