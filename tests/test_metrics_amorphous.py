@@ -196,3 +196,6 @@ def test_statistics_report_peaks_and_targets():
     assert not report["density_mean"]["ok"]  # 2.329 g/cm^3 > 2.30
     assert not report["gr_peak_3"]["ok"] and not report["sq_peak_1"]["ok"]  # 4.50 Å; NaN
     assert report["gr_peak_3"]["value"] == pytest.approx(4.503, abs=0.01)
+    rho = stats.density_mean  # bounds hold up to a relative 1e-4 (atomic-mass conventions), not beyond
+    assert amorphous.compare_to_targets(stats, {"density_mean": (rho * (1 + 5e-5), 3.0)})["density_mean"]["ok"]
+    assert not amorphous.compare_to_targets(stats, {"density_mean": (rho * (1 + 1e-3), 3.0)})["density_mean"]["ok"]

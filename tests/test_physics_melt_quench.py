@@ -4,6 +4,7 @@ fast settings: 64 atoms, a few hundred MD steps)."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from pathlib import Path
 
@@ -126,6 +127,15 @@ def test_set_is_cached(tmp_path, tiny_cell):
         asi_set.make_asi_set(TINY, 0)
 
 
+def test_set_split_over_processes_makes_the_same_cells(tmp_path, tiny_cell):
+    # cell index 1 of seed 3 is tiny_cell; asked for alone (first=1) it is made under its own index and cached there
+    (alone,) = asi_set.make_asi_set(TINY, 1, seed=3, cache_dir=tmp_path, first=1)
+    np.testing.assert_allclose(alone.frac_coords, tiny_cell.frac_coords, atol=1e-6)
+    assert asi_set.cell_path(tmp_path, TINY, 3, 1).exists() and not asi_set.cell_path(tmp_path, TINY, 3, 0).exists()
+    with pytest.raises(ValueError, match="first"):
+        asi_set.make_asi_set(TINY, 1, first=-1)
+
+
 def test_make_asi_command(tmp_path):
     import typer
     from typer.testing import CliRunner
@@ -158,12 +168,18 @@ def test_shipped_set():
     cells = asi_set.load_shipped()
     sizes = sorted({c.n_atoms for c in cells})
     assert 64 in sizes and 216 in sizes
+    from atomsmith.physics.melt_quench import preset
+    from atomsmith.physics.stillinger_weber import parameter_set
+
+    shipped = preset(asi_set.SHIPPED_PRESET)
+    assert shipped.params == parameter_set(asi_set.SHIPPED_POTENTIAL)
     for c in cells:
-        assert c.density == pytest.approx(2.29, rel=1e-4)
+        assert c.density == pytest.approx(shipped.density, rel=1e-4)
         assert c.properties["relax_converged"]
-    stats = amorphous_statistics(asi_set.load_shipped(64))
-    assert 3.9 < stats.coordination_mean < 4.6
-    assert 100 < stats.angle_mean < 112
+        assert f"({asi_set.SHIPPED_POTENTIAL} parameters)" in c.properties["protocol"]
+    stats = amorphous_statistics(asi_set.load_shipped(216))
+    assert 3.9 < stats.coordination_mean < 4.1 and stats.fourfold_fraction > 0.9
+    assert 108 < stats.angle_mean < 111
     with pytest.raises(FileNotFoundError):
         asi_set.load_shipped(n_atoms=7)
 
@@ -175,7 +191,8 @@ def test_command_defaults_match_config():
     from atomsmith.physics.stillinger_weber import PARAMETER_SETS, parameter_set
 
     defaults = MeltQuenchConfig()
-    options = {name: p.default.default for name, p in inspect.signature(make_asi.make_asi).parameters.items()}
+    options = {name: p.default.default for name, p in inspect.signature(make_asi.make_asi).parameters.items()
+               if name != "ctx"}
     for field in ("density", "start", "t_melt", "melt_ps", "hot_quench_rate", "t_hold", "hold_ps", "quench_rate",
                   "t_final", "anneal_ps", "dt", "friction", "fmax", "relax_cell"):
         assert options[field] == getattr(defaults, field), field
@@ -183,6 +200,29 @@ def test_command_defaults_match_config():
     assert make_asi.parse_anneals(options["anneal"]) == defaults.anneals
     assert parameter_set(options["potential"]) == defaults.params
     assert make_asi.POTENTIALS == tuple(PARAMETER_SETS)
+
+
+def test_presets():
+    from atomsmith.cli import make_asi
+    from atomsmith.physics.melt_quench import PRESETS, preset
+    from atomsmith.physics.stillinger_weber import VINK
+
+    assert make_asi.PRESET_NAMES == tuple(PRESETS)
+    assert preset("sw-fast", n_atoms=64) == MeltQuenchConfig(n_atoms=64)
+    vink = preset("vink-1e12", n_atoms=216)
+    assert (vink.n_atoms, vink.params, vink.density, vink.quench_rate, vink.anneals) == (216, VINK, 2.25, 1e12,
+                                                                                        ((1500.0, 100.0),))
+    assert vink.n_steps == 912_500
+    with pytest.raises(ValueError, match="unknown melt-quench preset"):
+        preset("fast")
+    # make-asi: without a preset the options are the config; with one, only the typed options change it
+    options = {name: p.default.default for name, p in inspect.signature(make_asi.make_asi).parameters.items()
+               if name in make_asi.PROTOCOL_OPTIONS}
+    assert make_asi.protocol_config(None, 64, options, set()) == MeltQuenchConfig(n_atoms=64)
+    assert make_asi.protocol_config("vink-1e12", 64, options, set()) == preset("vink-1e12", n_atoms=64)
+    changed = make_asi.protocol_config("vink-1e12", 64, {**options, "quench_rate": 1e13, "anneal": ["1400:5"]},
+                                       {"quench_rate", "anneal"})
+    assert changed == preset("vink-1e12", n_atoms=64, quench_rate=1e13, anneals=((1400.0, 5.0),))
 
 
 def test_anneal_plateaus_schedule():

@@ -24,6 +24,14 @@ import typer
 
 #: The names of :data:`atomsmith.physics.stillinger_weber.PARAMETER_SETS` (repeated so that --help needs no JAX).
 POTENTIALS = ("original", "vink")
+#: The names of :data:`atomsmith.physics.melt_quench.PRESETS` (repeated so that --help needs no JAX).
+PRESET_NAMES = ("sw-fast", "vink-1e12")
+#: Command-line option -> :class:`~atomsmith.physics.melt_quench.MeltQuenchConfig` field, for the protocol options.
+PROTOCOL_OPTIONS = {"density": "density", "start": "start", "t_melt": "t_melt", "melt_ps": "melt_ps",
+                    "hot_quench_rate": "hot_quench_rate", "t_hold": "t_hold", "hold_ps": "hold_ps",
+                    "quench_rate": "quench_rate", "t_final": "t_final", "anneal_ps": "anneal_ps", "dt": "dt",
+                    "friction": "friction", "fmax": "fmax", "potential": "params", "anneal": "anneals",
+                    "relax_cell": "relax_cell", "pressure": "pressure_gpa"}
 
 
 def parse_anneals(values: list[str] | None) -> tuple[tuple[float, float], ...]:
@@ -40,11 +48,33 @@ def parse_anneals(values: list[str] | None) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+def protocol_config(preset: str | None, n_atoms: int, options: dict, typed: set[str]):
+    """The :class:`~atomsmith.physics.melt_quench.MeltQuenchConfig` of a ``make-asi`` call: ``options`` (the
+    protocol options by parameter name, :data:`PROTOCOL_OPTIONS`) as given, or, with a ``preset``, that preset
+    changed by the options named in ``typed`` (those typed on the command line) only. ``ValueError`` if invalid."""
+    from atomsmith.physics.melt_quench import MeltQuenchConfig
+    from atomsmith.physics.melt_quench import preset as named_preset
+    from atomsmith.physics.stillinger_weber import parameter_set
+
+    values = {k: parameter_set(v) if k == "potential" else parse_anneals(v) if k == "anneal" else v
+              for k, v in options.items()}
+    if preset is None:
+        return MeltQuenchConfig(n_atoms=n_atoms, **{PROTOCOL_OPTIONS[k]: v for k, v in values.items()})
+    return named_preset(preset, n_atoms=n_atoms, **{PROTOCOL_OPTIONS[k]: values[k] for k in typed})
+
+
 def make_asi(
+    ctx: typer.Context,
+    preset: Optional[str] = typer.Option(None, "--preset",
+                                         help="Named protocol (sw-fast: the defaults below, the first shipped set; "
+                                              "vink-1e12: the shipped a-Si since issue 15); protocol options given "
+                                              "on the command line change it."),
     n_atoms: int = typer.Option(64, "--n-atoms", help="Atoms per cubic cell."),
     n_cells: int = typer.Option(4, "--n-cells", help="Number of cells (cell i of a seed never changes)."),
     out: Path = typer.Option(..., "--out", help="Output directory for the extxyz files."),
     seed: int = typer.Option(0, "--seed", help="Base random seed."),
+    first_cell: int = typer.Option(0, "--first-cell", help="Index of the first cell: cells first..first+n-1 of the "
+                                                           "seed (split one set over processes)."),
     density: float = typer.Option(2.29, "--density", help="Mass density in g/cm^3 (fixed cell)."),
     start: str = typer.Option("random", "--start", help="Initial structure: random or diamond."),
     t_melt: float = typer.Option(3500.0, "--t-melt", help="Melt temperature, K."),
@@ -86,25 +116,28 @@ def make_asi(
     from atomsmith.cli.output import check_output
     from atomsmith.metrics.amorphous import amorphous_statistics, compare_to_targets
     from atomsmith.physics.asi_set import make_asi_set, protocol_key
-    from atomsmith.physics.melt_quench import MeltQuenchConfig
-    from atomsmith.physics.stillinger_weber import parameter_set
     from atomsmith.core.files import atomic_write
     from atomsmith.structures import io
 
     console = Console(stderr=True)
     try:
-        config = MeltQuenchConfig(n_atoms=n_atoms, density=density, start=start, t_melt=t_melt, melt_ps=melt_ps,
-                                  hot_quench_rate=hot_quench_rate, t_hold=t_hold, hold_ps=hold_ps,
-                                  quench_rate=quench_rate, t_final=t_final, anneal_ps=anneal_ps, dt=dt,
-                                  friction=friction, fmax=fmax, params=parameter_set(potential),
-                                  anneals=parse_anneals(anneal), relax_cell=relax_cell, pressure_gpa=pressure)
+        options = dict(density=density, start=start, t_melt=t_melt, melt_ps=melt_ps, hot_quench_rate=hot_quench_rate,
+                       t_hold=t_hold, hold_ps=hold_ps, quench_rate=quench_rate, t_final=t_final, anneal_ps=anneal_ps,
+                       dt=dt, friction=friction, fmax=fmax, potential=potential, anneal=anneal,
+                       relax_cell=relax_cell, pressure=pressure)
+        # typer's Context is click's; the source is an enum (ParameterSource.COMMANDLINE for a typed option)
+        typed = {k for k in options if getattr(ctx.get_parameter_source(k), "name", None) == "COMMANDLINE"}
+        config = protocol_config(preset, n_atoms, options, typed)
         if n_cells < 1:
             raise ValueError(f"--n-cells must be >= 1, got {n_cells}")
+        if first_cell < 0:
+            raise ValueError(f"--first-cell must be >= 0, got {first_cell}")
     except ValueError as exc:
         raise fail(str(exc)) from None
     # before any MD (a slow protocol takes hours): the directory must be writable and, without --force, the
     # files this run writes must not exist yet
-    names = ["a_si.extxyz"] if single_file else [f"a_si_n{n_atoms}_seed{seed}_{i:03d}.extxyz" for i in range(n_cells)]
+    names = ["a_si.extxyz"] if single_file else [f"a_si_n{n_atoms}_seed{seed}_{i:03d}.extxyz"
+                                                   for i in range(first_cell, first_cell + n_cells)]
     try:
         check_output(out, True, directory=True)
         for name in names:
@@ -114,7 +147,7 @@ def make_asi(
     out.mkdir(parents=True, exist_ok=True)
     console.print(f"protocol {protocol_key(config)}: {config.describe()} ({config.n_steps} MD steps per cell)")
     crystals = make_asi_set(config, n_cells, seed, cache_dir=cache_dir, use_cache=not no_cache,
-                            progress=lambda msg: console.print(msg, highlight=False))
+                            progress=lambda msg: console.print(msg, highlight=False), first=first_cell)
     try:
         if single_file:
             paths = [io.write(out / names[0], crystals, overwrite=force)]
@@ -124,6 +157,7 @@ def make_asi(
         raise fail(str(exc)) from None
     stats = amorphous_statistics(crystals)
     summary = {"protocol": config.describe(), "protocol_key": protocol_key(config), "seed": seed,
+               "first_cell": first_cell,
                "files": [p.name for p in paths], "statistics": stats.as_dict(),
                "a_si_targets": compare_to_targets(stats)}
     with atomic_write(out / "a_si_summary.json", overwrite=True) as handle:  # rewritten with the cell files

@@ -22,6 +22,11 @@ from atomsmith.structures.crystal import Crystal
 
 #: Where the shipped a-Si cells live (package data).
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "datasets" / "files" / "a_si"
+#: The melt-quench preset (:data:`atomsmith.physics.melt_quench.PRESETS`) and SW parameter set
+#: (:data:`atomsmith.physics.stillinger_weber.PARAMETER_SETS`) the shipped cells were made with: score their energies
+#: with ``parameter_set(SHIPPED_POTENTIAL)``.
+SHIPPED_PRESET = "vink-1e12"
+SHIPPED_POTENTIAL = "vink"
 
 
 #: Settings added to :class:`MeltQuenchConfig` after cells were cached, with the value that means "as before":
@@ -44,11 +49,14 @@ def cell_path(root: Path, config: MeltQuenchConfig, seed: int, index: int) -> Pa
 
 
 def make_asi_set(config: MeltQuenchConfig, n_cells: int, seed: int = 0, cache_dir: str | Path | None = None,
-                 use_cache: bool = True, progress: Callable[[str], None] | None = None) -> list[Crystal]:
-    """``n_cells`` melt-quench cells (indices ``0..n_cells-1`` of ``seed``), read from or written to the cache.
+                 use_cache: bool = True, progress: Callable[[str], None] | None = None,
+                 first: int = 0) -> list[Crystal]:
+    """``n_cells`` melt-quench cells (indices ``first..first+n_cells-1`` of ``seed``), read from or written to the
+    cache. Cell ``i`` of a seed is the same whatever ``first`` is, so processes given disjoint index ranges make
+    one set in parallel.
 
     Args:
-      config: the protocol.  n_cells: how many cells.  seed: base seed.
+      config: the protocol.  n_cells: how many cells.  seed: base seed.  first: index of the first cell.
       cache_dir: cache root (default :func:`atomsmith.datasets.cache_dir`).
       use_cache: False regenerates every cell (and overwrites the cache).
       progress: called with one-line progress messages.
@@ -57,9 +65,11 @@ def make_asi_set(config: MeltQuenchConfig, n_cells: int, seed: int = 0, cache_di
 
     if n_cells < 1:
         raise ValueError(f"n_cells must be >= 1, got {n_cells}")
+    if first < 0:
+        raise ValueError(f"first must be >= 0, got {first}")
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     crystals = []
-    for index in range(n_cells):
+    for index in range(first, first + n_cells):
         path = cell_path(root, config, seed, index)
         if use_cache and path.exists():
             crystals.append(io.read_one(path))

@@ -45,7 +45,7 @@ import numpy as np
 
 from atomsmith.core.files import atomic_write
 from atomsmith.physics import md, relax
-from atomsmith.physics.stillinger_weber import PARAMETER_SETS, SILICON, SWModel, SWParams, sw_energy_forces_stress
+from atomsmith.physics.stillinger_weber import PARAMETER_SETS, SILICON, VINK, SWModel, SWParams, sw_energy_forces_stress
 from atomsmith.physics.verlet import build as build_list
 from atomsmith.structures.crystal import Crystal
 
@@ -216,6 +216,31 @@ class MeltQuenchConfig:
                 f"({ps['quench']:.3g} ps{plateaus}; mean rate {self.t_melt:.0f}->{self.t_final:.0f} K "
                 f"{self.mean_quench_rate:.3g} K/s); anneal {self.anneal_ps} ps at {self.t_final} K; "
                 f"{relax_text}")
+
+
+#: Named protocols (``atomsmith data make-asi --preset NAME``); :func:`preset` sets ``n_atoms`` and any other field.
+#: ``sw-fast``: the :class:`MeltQuenchConfig` defaults (original SW at 2.29 g/cm^3, mean rate 2e14 K/s; the first
+#: shipped set, over-coordinated and liquid-like, kept to reproduce it). ``vink-1e12``: the a-Si of issue 15 and the
+#: shipped set since (``experiments/a_si_data/README.md``): Vink et al.'s a-Si refit, 2.25 g/cm^3 (the lower end of
+#: experiment, next to this potential's zero-pressure density), melt 5 ps at 3000 K, 1e14 K/s to 2000 K (where the
+#: Vink liquid still diffuses), 1e12 K/s to 300 K with a 100 ps plateau at 1500 K (just below its arrest), 10 ps at
+#: 300 K (912 500 MD steps per cell).
+PRESETS: dict[str, MeltQuenchConfig] = {
+    "sw-fast": MeltQuenchConfig(),
+    "vink-1e12": MeltQuenchConfig(density=2.25, t_melt=3000.0, melt_ps=5.0, hot_quench_rate=1e14, t_hold=2000.0,
+                                  hold_ps=0.0, quench_rate=1e12, anneals=((1500.0, 100.0),), anneal_ps=10.0,
+                                  params=VINK),
+}
+
+
+def preset(name: str, **changes) -> MeltQuenchConfig:
+    """The protocol :data:`PRESETS` ``[name]`` with ``changes`` (e.g. ``n_atoms=216``) applied; ``ValueError`` for an
+    unknown name or an invalid result."""
+    try:
+        base = PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown melt-quench preset {name!r}; known: {', '.join(PRESETS)}") from None
+    return dataclasses.replace(base, **changes)
 
 
 def random_start(rng: np.random.Generator, n_atoms: int, box: float, min_distance: float,
