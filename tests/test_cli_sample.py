@@ -182,5 +182,9 @@ def test_amorphous_mode_cell_and_relax_options(tmp_path):
     cells = io.read(out, min_distance=None)
     assert all(c.n_atoms == 8 and np.allclose(c.lattice, np.eye(3) * 5.43) for c in cells)
     assert all("sw_energy_per_atom" in c.properties for c in cells)
+    assert "vink parameters" in result.output  # the shipped a-Si's potential by default
+    result = _run("-n", 1, "--model", path, "--steps", 2, "--no-progress", "--out", tmp_path / "o.extxyz",
+                  "--composition", "Si8", "--cell", "5.43", "--relax", "--potential", "tersoff")
+    assert result.exit_code != 0 and "unknown potential 'tersoff'" in result.output
     result = _run("-n", 2, "--model", path, "--out", tmp_path / "x.extxyz", "--cell", "1,2")
     assert result.exit_code != 0 and "--cell" in result.output

@@ -41,3 +41,24 @@ def test_fire_relaxes_cell_to_sw_lattice_constant():
 def test_fire_config_validation():
     with pytest.raises(ValueError):
         relax.FireConfig(fmax=0.0)
+
+
+def test_relax_crystal_uses_the_named_parameter_set():
+    """A jittered diamond cell relaxes to each set's diamond energy (original -4.3366, Vink -3.2967 eV/atom; the
+    diamond minimum is 2 * epsilon lower per bond for both, so the sets are told apart)."""
+    from atomsmith.physics.stillinger_weber import VINK
+    from atomsmith.structures.crystal import Crystal
+
+    a = 5.431
+    frac = BASIS + 0.01 * np.random.default_rng(2).normal(size=BASIS.shape)
+    crystal = Crystal(np.eye(3) * a, frac % 1.0, [14] * 8)
+    energies = {}
+    for name in ("original", "vink", VINK):
+        relaxed, record = relax.relax_crystal(crystal, fmax=1e-4, max_steps=2000, params=name)
+        assert record["converged"] and not record["overflow"]
+        energies[str(name)[:8]] = record["energy_per_atom"]
+    assert energies["original"] == pytest.approx(-4.3366, abs=2e-4)
+    assert energies["vink"] == pytest.approx(-3.2967, abs=2e-4)
+    assert list(energies.values())[2] == pytest.approx(energies["vink"], abs=1e-6)
+    with pytest.raises(ValueError, match="unknown SW parameter set"):
+        relax.relax_crystal(crystal, params="tersoff")

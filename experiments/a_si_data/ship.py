@@ -25,8 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from atomsmith.metrics.amorphous import (A_SI_TARGETS, amorphous_statistics, bond_angles, compare_to_targets,
-                                         pair_distribution, structure_factor, structure_factor_reciprocal)
+from atomsmith.metrics.amorphous import (A_SI_EXPERIMENT, A_SI_TARGETS, amorphous_statistics, bond_angles,
+                                         compare_to_targets, pair_distribution, structure_factor,
+                                         structure_factor_reciprocal)
 from atomsmith.physics import relax
 from atomsmith.physics.asi_set import SHIPPED_DIR, cell_path, make_asi_set, protocol_key
 from atomsmith.physics.melt_quench import preset
@@ -36,7 +37,7 @@ from atomsmith.structures import io
 HERE = Path(__file__).resolve().parent
 SHIPPED = {64: 4, 216: 2, 512: 2}
 #: Experimental a-Si (Laaziri et al. 1999), the peak positions the issue-15 targets are centred on.
-EXPERIMENT = {"gr_peaks": [2.35, 3.78, 5.76], "sq_peaks": [1.98, 3.60, 5.64]}
+EXPERIMENT = {k: list(v) for k, v in A_SI_EXPERIMENT.items()}
 
 
 #: A cell whose largest single-vector S(k) exceeds this is partly crystalline (a Bragg spot). For an amorphous cell

@@ -48,49 +48,51 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 RUNS = HERE / "runs"
 DATA = ROOT / "experiments" / "a_si_data"
-#: cells per size in the a-Si data set (``atomsmith data make-asi --n-cells``) and how many are held out.
-N_CELLS = {64: 16, 216: 8, 512: 20}
-HELD_OUT = {64: 4, 216: 2}
+#: the last shipped cell of these sizes is held out for validation (the others train).
+HELD_OUT = {64: 1, 216: 1}
+SIZES = (64, 216, 512)
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def potential():
+    """The SW parameter set the shipped a-Si was made with (``asi_set.SHIPPED_POTENTIAL``: Vink et al.)."""
+    from atomsmith.physics.asi_set import SHIPPED_POTENTIAL
+    from atomsmith.physics.stillinger_weber import parameter_set
+
+    return parameter_set(SHIPPED_POTENTIAL)
+
+
 # ---------------------------------------------------------------------------------------------------------- data
 def load_cells(n_atoms: int) -> list[Crystal]:
-    """The melt-quench cells of ``n_atoms`` atoms (regenerated with ``atomsmith data make-asi`` when absent)."""
-    path = DATA / "output" / f"a_si_{n_atoms}.extxyz"
-    if path.exists():
-        return io.read(path)
-    out = RUNS / f"a_si_{n_atoms}"
-    made = out / "a_si.extxyz"
-    if not made.exists():
-        cmd = [sys.executable, "-m", "atomsmith", "data", "make-asi", "--n-atoms", str(n_atoms), "--n-cells",
-               str(N_CELLS[n_atoms]), "--seed", "0", "--single-file", "--out", str(out)]
-        log("regenerating a-Si cells: " + " ".join(cmd[2:]))
-        subprocess.run(cmd, check=True)
-    return io.read(made)
+    """The shipped melt-quench cells of ``n_atoms`` atoms (``atomsmith.physics.load_shipped``; made with
+    ``atomsmith data make-asi --preset vink-1e12``, see ``experiments/a_si_data/README.md``)."""
+    from atomsmith.physics import load_shipped
+
+    return load_shipped(n_atoms=n_atoms)
 
 
 def split(cells: dict[int, list[Crystal]]) -> tuple[list[Crystal], list[Crystal]]:
     train, val = [], []
-    for n, k in HELD_OUT.items():
-        train += cells[n][:-k]
-        val += cells[n][-k:]
+    for n, group in cells.items():
+        k = HELD_OUT.get(n, 0)
+        train += group[:len(group) - k]
+        val += group[len(group) - k:]
     return train, val
 
 
 # ------------------------------------------------------------------------------------------------------ training
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    irreps: str = "24x0e+8x1o+4x2e"
-    layers: int = 2
+    irreps: str = "48x0e+16x1o+8x2e"
+    layers: int = 3
     cutoff: float = 4.0
-    batch_size: int = 8
-    steps: int = 6000
-    eval_every: int = 500
-    chunk: int = 1500  # steps per call of the training loop (a log line between calls; resumes exactly)
+    batch_size: int = 4
+    steps: int = 20000
+    eval_every: int = 1000
+    chunk: int = 2000  # steps per call of the training loop (a log line between calls; resumes exactly)
     learning_rate: float = 1e-3
     seed: int = 0
 
@@ -114,9 +116,10 @@ def train_model(setup: Setup, train: list[Crystal], val: list[Crystal], out: Pat
     counts = {n: sum(c.n_atoms == n for c in train) for n in sorted({c.n_atoms for c in train})}
     meta = {"how_trained": {
         "command": command, "script": "experiments/guided/amorphous_si.py",
-        "dataset": ("SW melt-quench a-Si of experiments/a_si_data (atomsmith data make-asi --seed 0; 2.29 g/cm3 "
-                    "cubic cells): " + ", ".join(f"{k} x {n} atoms" for n, k in counts.items()) + " for training"),
-        "validation": ", ".join(f"last {k} of the {N_CELLS[n]} cells of {n} atoms" for n, k in HELD_OUT.items()),
+        "dataset": ("the shipped a-Si (atomsmith.physics.load_shipped; Vink SW melt-quench, make-asi --preset "
+                    "vink-1e12 --seed 0, 2.25 g/cm3 cubic cells): " + ", ".join(f"{k} x {n} atoms" for n, k in
+                                                                             counts.items()) + " for training"),
+        "validation": ", ".join(f"last {k} shipped cell(s) of {n} atoms" for n, k in HELD_OUT.items()),
         "n_train": len(train), "batch_size": setup.batch_size, "seed": setup.seed, "setup": dataclasses.asdict(setup),
         "csp_fraction": 1.0}}
     state_path = out.with_suffix(".train.ckpt")
@@ -146,30 +149,35 @@ def train_model(setup: Setup, train: list[Crystal], val: list[Crystal], out: Pat
 
 
 # ------------------------------------------------------------------------------------------ relaxation, statistics
-#: the same short SW relaxation for every set (fixed cell): FIRE to f_max 0.01 eV/Å or 300 steps, whichever first.
-SHORT_RELAX = dict(fmax=0.01, max_steps=300)
-#: the melt-quench protocol's final relaxation (FIRE to f_max 0.001 eV/Å, at most 5000 steps), 64-atom cells only.
-FULL_RELAX = dict(fmax=1e-3, max_steps=5000)
+#: the relaxation every set gets (diffusion samples, random placement and the melt-quench cells alike): fixed-cell
+#: FIRE with the data's potential (Vink SW) to f_max 1e-3 eV/Å (the melt-quench protocol's threshold), at most
+#: 2000 steps.
+RELAX = dict(fmax=1e-3, max_steps=2000)
 SW_MAX_DEGREE = 32
 MAX_NEIGHBORS = 64
+#: statistics compared between sets (keys of ``describe``); density is held (the cell is given).
+COMPARED = ("energy_per_atom_mean", "coordination_mean", "fourfold_fraction", "fivefold_fraction", "angle_mean",
+            "angle_std", "gr_peak_1", "gr_peak_2", "gr_peak_3", "sq_peak_1", "sq_peak_2", "sq_peak_3")
 
 
 def sw_energy_per_atom(crystal: Crystal) -> float:
-    """SW energy per atom (eV/atom) of ``crystal``; NaN if a neighbour capacity overflows (atoms piled up)."""
+    """SW energy per atom (eV/atom, the data's potential) of ``crystal``; NaN if a neighbour capacity overflows."""
     from atomsmith.physics import evaluate
 
     try:
-        return evaluate(crystal, max_degree=SW_MAX_DEGREE, max_neighbors=MAX_NEIGHBORS)["energy"] / crystal.n_atoms
+        return evaluate(crystal, potential(), max_degree=SW_MAX_DEGREE,
+                        max_neighbors=MAX_NEIGHBORS)["energy"] / crystal.n_atoms
     except ValueError:
         return float("nan")
 
 
-def short_relax(crystal: Crystal, settings: dict = SHORT_RELAX) -> tuple[Crystal, dict]:
-    """The short fixed-cell SW relaxation (:data:`SHORT_RELAX`, or ``settings``); returns the relaxed cell and its
-    record (:func:`atomsmith.physics.relax.relax_crystal`, also behind ``atomsmith sample --relax``)."""
+def relax_one(crystal: Crystal, settings: dict = RELAX) -> tuple[Crystal, dict]:
+    """The fixed-cell relaxation (:data:`RELAX`) with the data's potential; returns the relaxed cell and its record
+    (:func:`atomsmith.physics.relax.relax_crystal`)."""
     from atomsmith.physics.relax import relax_crystal
 
-    return relax_crystal(crystal, max_degree=SW_MAX_DEGREE, max_neighbors=MAX_NEIGHBORS, **settings)
+    return relax_crystal(crystal, max_degree=SW_MAX_DEGREE, max_neighbors=MAX_NEIGHBORS, params=potential(),
+                         **settings)
 
 
 def fourfold(crystal: Crystal) -> float:
@@ -179,30 +187,39 @@ def fourfold(crystal: Crystal) -> float:
 
 
 def describe(cells: list[Crystal], energies: list[float] | None = None) -> dict:
-    """Amorphous statistics (2.85 Å bonds) + SW energy per atom (mean, std) of a set of cells."""
-    from atomsmith.metrics.amorphous import amorphous_statistics
+    """Amorphous statistics (2.85 Å bonds, g(r) and S(q) peaks), the issue-15 target check and the SW energy per
+    atom (mean, std) of a set of cells."""
+    from atomsmith.metrics.amorphous import amorphous_statistics, compare_to_targets
 
-    stats = amorphous_statistics(cells).as_dict()
+    st = amorphous_statistics(cells)
+    stats = st.as_dict()
+    targets = compare_to_targets(st)
+    for k in range(3):
+        stats[f"gr_peak_{k + 1}"] = targets[f"gr_peak_{k + 1}"]["value"]
+        stats[f"sq_peak_{k + 1}"] = targets[f"sq_peak_{k + 1}"]["value"]
     e = np.array(energies if energies is not None else [sw_energy_per_atom(c) for c in cells], float)
     stats.update(energy_per_atom_mean=float(np.nanmean(e)), energy_per_atom_std=float(np.nanstd(e)),
-                 energy_nan=int(np.isnan(e).sum()), fourfold_fraction=stats["coordination_fractions"].get("4", 0.0))
+                 energy_nan=int(np.isnan(e).sum()), targets=targets,
+                 targets_met=[k for k, v in targets.items() if v["ok"]],
+                 targets_missed=[k for k, v in targets.items() if not v["ok"]])
     return stats
 
 
-def relax_set(cells: list[Crystal], settings: dict = SHORT_RELAX) -> tuple[list[Crystal], dict]:
-    """Relax every cell (short relax by default); returns the relaxed cells and the summary of the relaxations
-    (incl. seconds/cell)."""
-    t0 = time.perf_counter()
+def relax_set(cells: list[Crystal], settings: dict = RELAX) -> tuple[list[Crystal], dict]:
+    """Relax every cell; returns the relaxed cells (property ``energy_per_atom``, eV/atom) and the summary of the
+    relaxations (wall and process-CPU seconds per cell, steps, energies)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out, records = [], []
     for c in cells:
-        relaxed, rec = short_relax(c, settings)
-        out.append(relaxed)
+        relaxed, rec = relax_one(c, settings)
+        out.append(relaxed.with_properties(energy_per_atom=rec["energy_per_atom"]))
         records.append(rec)
-    e = [r["energy_per_atom"] for r in records]
     return out, {"seconds_per_cell": (time.perf_counter() - t0) / len(cells),
+                 "cpu_seconds_per_cell": (time.process_time() - c0) / len(cells),
                  "steps_mean": float(np.mean([r["steps"] for r in records])),
                  "converged_fraction": float(np.mean([r["converged"] for r in records])),
-                 "overflow": int(sum(r["overflow"] for r in records)), "energies": e}
+                 "overflow": int(sum(r["overflow"] for r in records)),
+                 "energies": [r["energy_per_atom"] for r in records]}
 
 
 def random_cells(n_atoms: int, lattice: np.ndarray, n: int, seed: int) -> list[Crystal]:
@@ -215,281 +232,250 @@ def random_cells(n_atoms: int, lattice: np.ndarray, n: int, seed: int) -> list[C
             for _ in range(n)]
 
 
+def closer_than_random(data: dict, generated: dict, random: dict) -> dict:
+    """Per compared statistic: ``|generated - data|`` against ``|random - data|`` (``closer`` when strictly
+    smaller)."""
+    out = {}
+    for k in COMPARED:
+        d, g, r = float(data[k]), float(generated[k]), float(random[k])
+        out[k] = {"data": d, "generated": g, "random": r, "gap_generated": abs(g - d), "gap_random": abs(r - d),
+                  "closer": bool(abs(g - d) < abs(r - d))}
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------- sampling
 @dataclasses.dataclass(frozen=True)
 class EvalSetup:
-    sizes: tuple[int, ...] = (64, 216, 512)
-    n_samples: tuple[tuple[int, int], ...] = ((64, 16), (216, 8), (512, 4))
+    """Generation and evaluation settings. ``guidance``: steer the sampler with the data potential's energy
+    (:class:`atomsmith.guidance.SWEnergyTarget`, target the melt-quench cells' mean energy per atom of that size)
+    plus :class:`atomsmith.guidance.FourFoldTarget` (target 1); ``None`` fields: unguided only."""
+
+    sizes: tuple[int, ...] = SIZES
+    n_samples: tuple[tuple[int, int], ...] = ((64, 8), (216, 8), (512, 8))
     batch: tuple[tuple[int, int], ...] = ((64, 8), (216, 4), (512, 2))
     steps: int = 200
-    energy_targets: tuple[float, ...] = (-3.4, -3.7, -4.0)
     energy_scale: float = 0.05  # eV/atom
-    energy_guidance: float = 30.0
-    energy_max_edge_grad: float = 1.0  # gradient clip per edge (objective units per Å)
-    fourfold_targets: tuple[float, ...] = (0.45, 0.6, 0.75)
     fourfold_scale: float = 0.05
-    fourfold_guidance: float = 10.0
-    n_conditioned: int = 8  # 64-atom cells per target
+    fourfold_weight: float = 1.0  # weight of the four-fold term next to the energy term
+    guidance_scale: float | None = 10.0
+    max_edge_grad: float = 1.0  # gradient clip per edge (objective units per Å)
+    guidance_cutoff: float = 3.8
     seed: int = 0
 
 
-QUICK_EVAL = EvalSetup(sizes=(64,), n_samples=((64, 2),), batch=((64, 2),), steps=10, n_conditioned=2,
-                       energy_targets=(-3.9, -4.1), fourfold_targets=(0.6,))
+QUICK_EVAL = EvalSetup(sizes=(64,), n_samples=((64, 2),), batch=((64, 2),), steps=10)
 
 
 def sample_cells(model, key, n_atoms: int, lattice: np.ndarray, n: int, batch: int, steps: int, **kw
                  ) -> tuple[list[Crystal], dict]:
     """Amorphous mode: ``n`` cells of ``n_atoms`` Si in the held ``lattice``, sampled ``batch`` at a time (the
-    first call compiles; the time of the later calls is the warm time per cell)."""
-    out, times, overflow = [], [], 0
+    first call compiles; wall and process-CPU seconds of the later calls are the warm cost per cell)."""
+    out, times, cpu, overflow = [], [], [], 0
     conditions = {"composition": [14] * n_atoms, "lattice": lattice}
     for start in range(0, n, batch):
         key, sub = jax.random.split(key)
         stats: dict = {}
+        c0 = time.process_time()
         out += model.sample(sub, min(batch, n - start), conditions=conditions, steps=steps, batch_size=batch,
                             stats=stats, **kw)
+        cpu.append((time.process_time() - c0) / min(batch, n - start))
         times.append(stats["seconds"] / min(batch, n - start))
         overflow += stats["overflow"]
-    return out, {"seconds_per_cell_first_call": times[0],
-                 "seconds_per_cell_warm": float(np.mean(times[1:])) if len(times) > 1 else None,
+    warm = slice(1, None) if len(times) > 1 else slice(0, None)
+    return out, {"seconds_per_cell_first_call": times[0], "seconds_per_cell_warm": float(np.mean(times[warm])),
+                 "cpu_seconds_per_cell_first_call": cpu[0], "cpu_seconds_per_cell_warm": float(np.mean(cpu[warm])),
                  "calls": len(times), "batch": batch, "overflow_cells": overflow}
 
 
-def evaluate(model, cells: dict[int, list[Crystal]], args, out_dir: Path) -> None:
-    """Everything after training: amorphous comparison, timing, conditioned runs, JSON and plots."""
+def guidance_for(ev: EvalSetup, energy_target: float):
     from atomsmith.guidance import FourFoldTarget, SWEnergyTarget
 
+    objective = SWEnergyTarget(energy_target, ev.energy_scale, params=potential(), max_edge_grad=ev.max_edge_grad)
+    if ev.fourfold_weight:
+        objective = objective + ev.fourfold_weight * FourFoldTarget(1.0, ev.fourfold_scale)
+    return dict(guidance=objective, guidance_scale=ev.guidance_scale, guidance_cutoff=ev.guidance_cutoff,
+                guidance_weights=(1.0, 0.0, 0.0))
+
+
+def evaluate(model, cells: dict[int, list[Crystal]], args, out_dir: Path) -> None:
+    """Everything after training: generation at 64/216/512 atoms, relaxation, comparison with the data, random
+    placement and experiment, CPU time against melt-quench; JSON, extxyz and the figure."""
     ev = QUICK_EVAL if args.quick else EvalSetup()
-    if args.no_512:
-        ev = dataclasses.replace(ev, sizes=tuple(s for s in ev.sizes if s != 512))
+    if args.guidance_scale is not None:
+        ev = dataclasses.replace(ev, guidance_scale=args.guidance_scale or None)
+    if args.sizes:
+        ev = dataclasses.replace(ev, sizes=tuple(int(x) for x in args.sizes.split(",")))
     n_samples, batch = dict(ev.n_samples), dict(ev.batch)
     key = jax.random.PRNGKey(ev.seed)
-    results: dict = {"eval_setup": dataclasses.asdict(ev), "short_relax": SHORT_RELAX, "full_relax": FULL_RELAX,
+    from atomsmith.metrics.amorphous import A_SI_EXPERIMENT, A_SI_TARGETS
+
+    results: dict = {"eval_setup": dataclasses.asdict(ev), "relax": RELAX, "potential": dataclasses.asdict(potential()),
+                     "experiment": A_SI_EXPERIMENT, "targets_definition": {k: list(v) for k, v in A_SI_TARGETS.items()},
                      "model": {"how_trained": {k: v for k, v in model.metadata.get("how_trained", {}).items()
                                                if k != "history"},
                                "config": {"irreps": model.config.encoder.irreps_hidden,
                                           "layers": model.config.encoder.n_layers,
                                           "cutoff": model.config.encoder.cutoff,
                                           "max_edges_per_cell": model.config.max_edges_per_cell}},
-                     "sizes": {}}
+                     "machine": machine(), "sizes": {}}
     curves: dict = {}
     for n_atoms in ev.sizes:
-        reference = cells.get(n_atoms) or load_cells(n_atoms)
-        if args.quick:
-            reference = reference[:2]
+        reference = cells[n_atoms][:2] if args.quick else cells[n_atoms]
         lattice = np.asarray(reference[0].lattice)
         k = n_samples[n_atoms]
-        log(f"{n_atoms} atoms: sampling {k} cells (cell {lattice[0, 0]:.3f} Å, {ev.steps} PC steps)")
-        key, k_s = jax.random.split(key)
-        generated, timing = sample_cells(model, k_s, n_atoms, lattice, k, batch[n_atoms], ev.steps)
-        log(f"  sampled: {timing}")
-        e_raw = [sw_energy_per_atom(c) for c in generated]
-        sets = {"diffusion": generated, "melt_quench": reference,
-                "random": random_cells(n_atoms, lattice, k, ev.seed)}
-        size = {"timing_sampling": timing, "n_cells": {name: len(v) for name, v in sets.items()},
-                "diffusion_before_relax": describe(generated, e_raw)}
+        mq_energy = float(np.mean([c.properties["energy_per_atom"] for c in reference]))
+        kinds = {"diffusion": {}}
+        if ev.guidance_scale:
+            kinds["diffusion_guided"] = guidance_for(ev, mq_energy)
+        size = {"n_cells": {}, "melt_quench_cpu_seconds_per_cell": float(np.mean(
+            [c.properties["seconds"] for c in reference]))}
+        sets = {}
+        for name, kw in kinds.items():
+            log(f"{n_atoms} atoms, {name}: sampling {k} cells (cell {lattice[0, 0]:.3f} Å, {ev.steps} steps)")
+            key, k_s = jax.random.split(key)
+            sets[name], size[f"timing_{name}"] = sample_cells(model, k_s, n_atoms, lattice, k, batch[n_atoms],
+                                                              ev.steps, **kw)
+            size[f"{name}_before_relax"] = describe(sets[name])
+            log(f"  sampled: {size[f'timing_{name}']}")
+        sets["melt_quench"] = reference
+        sets["random"] = random_cells(n_atoms, lattice, k, ev.seed)
         curves[n_atoms] = {}
         for name, group in sets.items():
             relaxed, rec = relax_set(group)
             size[name] = {**describe(relaxed, rec.pop("energies")), "relax": rec}
+            size["n_cells"][name] = len(group)
             curves[n_atoms][name] = relaxed
-            log(f"  {name}: E {size[name]['energy_per_atom_mean']:.4f} eV/atom, coordination "
-                f"{size[name]['coordination_mean']:.3f}, 4-fold {size[name]['fourfold_fraction']:.3f}, angles "
-                f"{size[name]['angle_mean']:.1f} ± {size[name]['angle_std']:.1f}, relax {rec['seconds_per_cell']:.2f} "
-                f"s/cell, {rec['steps_mean']:.0f} steps")
-        if n_atoms == 64:  # does the diffusion start relax to a better minimum than random placement?
-            size["full_relax"] = {"settings": FULL_RELAX}
-            for name in ("diffusion", "random"):
-                relaxed, rec = relax_set(sets[name], FULL_RELAX)
-                size["full_relax"][name] = {**describe(relaxed, rec.pop("energies")), "relax": rec}
-                log(f"  full relax, {name}: E {size['full_relax'][name]['energy_per_atom_mean']:.4f} eV/atom, "
-                    f"4-fold {size['full_relax'][name]['fourfold_fraction']:.3f}, {rec['steps_mean']:.0f} steps")
-        if n_atoms in HELD_OUT and not args.quick:
-            held = reference[-HELD_OUT[n_atoms]:]
-            size["melt_quench_held_out"] = describe(held)
+            s = size[name]
+            log(f"  {name}: E {s['energy_per_atom_mean']:.4f} eV/atom, coordination {s['coordination_mean']:.3f}, "
+                f"4-fold {s['fourfold_fraction']:.3f}, angles {s['angle_mean']:.1f} ± {s['angle_std']:.1f}, g(r) "
+                f"{s['gr_peak_1']:.3f}/{s['gr_peak_2']:.3f}/{s['gr_peak_3']:.3f}, S(q) {s['sq_peak_1']:.3f}/"
+                f"{s['sq_peak_2']:.3f}/{s['sq_peak_3']:.3f}, relax {rec['cpu_seconds_per_cell']:.1f} CPU s/cell, "
+                f"{rec['steps_mean']:.0f} steps")
+        for name in kinds:
+            t = size[f"timing_{name}"]
+            cpu = t["cpu_seconds_per_cell_warm"] + size[name]["relax"]["cpu_seconds_per_cell"]
+            size[f"{name}_vs"] = {
+                "closer_than_random": closer_than_random(size["melt_quench"], size[name], size["random"]),
+                "fourfold_at_least_0.90": bool(size[name]["fourfold_fraction"] >= 0.90),
+                "energy_gap_to_melt_quench": size[name]["energy_per_atom_mean"] - size["melt_quench"][
+                    "energy_per_atom_mean"],
+                "cpu_seconds_per_cell": cpu,
+                "speedup_vs_melt_quench": size["melt_quench_cpu_seconds_per_cell"] / cpu}
+            v = size[f"{name}_vs"]
+            log(f"  {name}: closer than random on {sum(x['closer'] for x in v['closer_than_random'].values())}"
+                f"/{len(COMPARED)}, energy gap {v['energy_gap_to_melt_quench']:+.4f} eV/atom, "
+                f"{cpu:.1f} CPU s/cell ({v['speedup_vs_melt_quench']:.0f}x below melt-quench)")
         results["sizes"][str(n_atoms)] = size
-        io.write(out_dir / f"diffusion_a_si_{n_atoms}.extxyz", curves[n_atoms]["diffusion"], overwrite=True)
-    results["timing"] = timing_table(results, args.quick)
-    # ------------------------------------------------------------------ conditioned runs (64 atoms)
-    lattice = np.asarray(cells[64][0].lattice)
-    n = ev.n_conditioned
-    runs = {"sw_energy_per_atom": (lambda t, s: SWEnergyTarget(t, s, max_edge_grad=ev.energy_max_edge_grad),
-                                   ev.energy_targets, ev.energy_scale, ev.energy_guidance),
-            "fourfold_fraction": (FourFoldTarget, ev.fourfold_targets, ev.fourfold_scale, ev.fourfold_guidance)}
-    conditioned = {}
-    for prop, (objective_cls, targets, scale, w) in runs.items():
-        key, k_u = jax.random.split(key)
-        rows = []
-        for target in (None, *targets):
-            kw = {} if target is None else dict(guidance=objective_cls(target, scale), guidance_scale=w,
-                                                guidance_cutoff=3.8, guidance_weights=(1.0, 0.0, 0.0))
-            t0 = time.perf_counter()
-            # the same key for every target: the runs differ only by the guidance
-            made, timing = sample_cells(model, k_u, 64, lattice, n, min(n, 8), ev.steps, **kw)
-            relaxed, rec = relax_set(made)
-            before = [measure(prop, c) for c in made]
-            after = [measure(prop, c) for c in relaxed]
-            row = {"target": target, "guidance_scale": 0.0 if target is None else w, "objective_scale": scale,
-                   "before_relax_mean": float(np.nanmean(before)), "before_relax_std": float(np.nanstd(before)),
-                   "after_relax_mean": float(np.nanmean(after)), "after_relax_std": float(np.nanstd(after)),
-                   "before_relax": before, "after_relax": after,
-                   "coordination_after": describe(relaxed, rec["energies"])["coordination_mean"],
-                   "energy_after": float(np.mean(rec["energies"])), "seconds": time.perf_counter() - t0,
-                   "overflow_cells": timing["overflow_cells"]}
-            if target is not None:
-                row["abs_error_before"] = abs(row["before_relax_mean"] - target)
-                row["abs_error_after"] = abs(row["after_relax_mean"] - target)
-            rows.append(row)
-            log(f"  {prop} target {target}: before relax {row['before_relax_mean']:.4f} ± "
-                f"{row['before_relax_std']:.4f}, after {row['after_relax_mean']:.4f} ± {row['after_relax_std']:.4f}")
-        conditioned[prop] = rows
-    results["conditioned"] = conditioned
-    name = "amorphous_si_quick" if args.quick else "amorphous_si"
-    target_dir = out_dir if args.quick else HERE
-    path = target_dir / f"{name}.json"
+        name = "diffusion_guided" if "diffusion_guided" in kinds else "diffusion"
+        results["sizes"][str(n_atoms)]["shipped_as_generated"] = name
+        target = out_dir / f"asi_generated_{n_atoms}.extxyz" if args.quick else HERE / f"asi_generated_{n_atoms}.extxyz"
+        io.write(target, curves[n_atoms][name], overwrite=True)
+        log(f"wrote {target}")
+        stem = "amorphous_si_quick" if args.quick else "amorphous_si"
+        write_json(results, (out_dir if args.quick else HERE) / f"{stem}.json")  # after every size: partial results
+    stem = "amorphous_si_quick" if args.quick else "amorphous_si"
+    plot_structure(curves, (out_dir if args.quick else HERE) / f"{stem}_structure.png", A_SI_EXPERIMENT)
+
+
+def machine() -> dict:
+    import os
+    import platform
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "load_at_start": os.getloadavg(), "device": "CPU (no GPU)"}
+
+
+def write_json(results: dict, path: Path) -> None:
     from atomsmith.metrics.evaluate import json_safe
 
-    path.write_text(json.dumps(json_safe(results), indent=2))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(json_safe(results), indent=2))
+    tmp.replace(path)
     log(f"wrote {path}")
-    plot_structure(curves, target_dir / f"{name}_structure.png")
-    plot_conditioned(conditioned, target_dir / f"{name}_conditioned.png")
 
 
-def measure(prop: str, crystal: Crystal) -> float:
-    return sw_energy_per_atom(crystal) if prop == "sw_energy_per_atom" else fourfold(crystal)
-
-
-def timing_table(results: dict, quick: bool) -> dict:
-    """Wall time per cell: diffusion sampling (+ relaxation) against melt-quench MD."""
-    out: dict = {"melt_quench_recorded_s_per_cell": {}, "note": (
-        "diffusion: seconds per cell of model.sample at the sampling batch (warm = after the first, compiling call); "
-        "short relax: the same FIRE for every set; melt-quench: one 64-atom cell timed here with the data protocol "
-        "(MeltQuenchConfig(n_atoms=64), includes its JIT compilation) and the per-cell means recorded in "
-        "experiments/a_si_data/results.json (2 shared cores, includes compilation per run)")}
-    recorded = json.loads((DATA / "results.json").read_text()) if (DATA / "results.json").exists() else {}
-    for n, stats in recorded.get("statistics", {}).items():
-        if isinstance(stats, dict) and "seconds_per_cell_mean" in stats and n.isdigit():
-            out["melt_quench_recorded_s_per_cell"][n] = stats["seconds_per_cell_mean"]
-    if not quick:
-        from atomsmith.physics.melt_quench import MeltQuenchConfig, melt_quench
-
-        t0 = time.perf_counter()
-        melt_quench(MeltQuenchConfig(n_atoms=64), seed=1, index=0)
-        out["melt_quench_64_timed_here_s"] = time.perf_counter() - t0
-        log(f"  one 64-atom melt-quench: {out['melt_quench_64_timed_here_s']:.1f} s")
-    for n, size in results["sizes"].items():
-        t = size["timing_sampling"]
-        warm = t["seconds_per_cell_warm"] or t["seconds_per_cell_first_call"]
-        out[n] = {"diffusion_sample_s_per_cell": warm,
-                  "diffusion_first_call_s_per_cell": t["seconds_per_cell_first_call"],
-                  "short_relax_s_per_cell": size["diffusion"]["relax"]["seconds_per_cell"],
-                  "diffusion_plus_relax_s_per_cell": warm + size["diffusion"]["relax"]["seconds_per_cell"]}
-    return out
-
-
-def plot_structure(curves: dict, path: Path) -> None:
+def plot_structure(curves: dict, path: Path, experiment: dict) -> None:
+    """g(r), S(q) and bond angles of every set (after the relaxation) per size, experimental peaks dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from atomsmith.metrics.amorphous import bond_angles, pair_distribution
+    from atomsmith.metrics.amorphous import bond_angles, pair_distribution, structure_factor
 
     sizes = sorted(curves)
-    fig, axes = plt.subplots(2, len(sizes), figsize=(4.2 * len(sizes), 6.5), squeeze=False)
-    styles = {"melt_quench": ("k", "-"), "diffusion": ("tab:blue", "-"), "random": ("tab:red", ":")}
+    fig, axes = plt.subplots(3, len(sizes), figsize=(4.4 * len(sizes), 9.5), squeeze=False)
+    styles = {"melt_quench": ("k", "-", 2.0), "diffusion": ("tab:blue", "-", 1.2),
+              "diffusion_guided": ("tab:green", "-", 1.2), "random": ("tab:red", ":", 1.2)}
     for j, n in enumerate(sizes):
         for name, group in curves[n].items():
-            color, ls = styles[name]
-            r, g = pair_distribution(group, r_max=min(8.0, 0.5 * group[0].lattice[0, 0] * 1.5), n_bins=200)
-            axes[0, j].plot(r, g, color=color, ls=ls, label=name.replace("_", "-"))
+            color, ls, lw = styles[name]
+            label = name.replace("_", "-")
+            r, g = pair_distribution(group, r_max=8.0, n_bins=400)
+            axes[0, j].plot(r, g, color=color, ls=ls, lw=lw, label=label)
+            q, s = structure_factor(group)
+            axes[1, j].plot(q, s, color=color, ls=ls, lw=lw, label=label)
             angles = np.concatenate([bond_angles(c) for c in group])
-            axes[1, j].hist(angles, bins=np.linspace(40, 180, 71), density=True, histtype="step", color=color, ls=ls,
-                            label=name.replace("_", "-"))
-        axes[0, j].set(title=f"{n} atoms (after the short SW relax)", xlabel="r (Å)", ylabel="g(r)")
-        axes[1, j].set(xlabel="bond angle (°), bonds < 2.85 Å", ylabel="density")
+            axes[2, j].hist(angles, bins=np.linspace(40, 180, 71), density=True, histtype="step", color=color, ls=ls,
+                            lw=lw, label=label)
+        for x in experiment["gr_peaks"]:
+            axes[0, j].axvline(x, color="0.5", ls="--", lw=0.8)
+        for x in experiment["sq_peaks"]:
+            axes[1, j].axvline(x, color="0.5", ls="--", lw=0.8)
+        axes[2, j].axvline(109.47, color="0.5", ls="--", lw=0.8)
+        axes[0, j].set(title=f"{n} atoms (all relaxed, Vink SW)", xlabel="r (Å)", ylabel="g(r)")
+        axes[1, j].set(xlabel="q (1/Å)", ylabel="S(q)", xlim=(0.5, 12))
+        axes[2, j].set(xlabel="bond angle (°), bonds < 2.85 Å", ylabel="density")
         axes[0, j].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.text(0.5, 0.005, "dashed grey: experimental a-Si peaks (Laaziri et al. 1999), tetrahedral angle",
+             ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    log(f"wrote {path}")
-
-
-def plot_conditioned(conditioned: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(conditioned), figsize=(5 * len(conditioned), 4.4), squeeze=False)
-    labels = {"sw_energy_per_atom": "SW energy per atom (eV/atom)", "fourfold_fraction": "four-fold fraction"}
-    for ax, (prop, rows) in zip(axes[0], conditioned.items()):
-        guided = [r for r in rows if r["target"] is not None]
-        plain = next(r for r in rows if r["target"] is None)
-        t = np.array([r["target"] for r in guided])
-        for when, marker, color in (("before_relax", "o", "tab:blue"), ("after_relax", "s", "tab:orange")):
-            ax.errorbar(t, [r[f"{when}_mean"] for r in guided], yerr=[r[f"{when}_std"] for r in guided], fmt=marker,
-                        color=color, capsize=3, label=f"guided, {when.replace('_', ' ')}")
-            ax.axhline(plain[f"{when}_mean"], color=color, ls=":", label=f"unconditional, {when.replace('_', ' ')}")
-        lo, hi = min(t.min(), ax.get_ylim()[0]), max(t.max(), ax.get_ylim()[1])
-        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8, label="achieved = requested")
-        ax.set(xlabel=f"requested {labels[prop]}", ylabel=f"achieved {labels[prop]}", title=f"64-atom a-Si: {prop}")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    tmp.replace(path)
     log(f"wrote {path}")
 
 
 def markdown_tables(results: dict) -> str:
     """The README tables (markdown) from ``amorphous_si.json``."""
-    lines = ["| atoms | set | E (eV/atom) | coordination | 4-fold | 5-fold | angle mean ± std (°) | "
-             "4-fold-centre angle std (°) | first g(r) peak (Å) | relax steps (mean) |", "|---" * 10 + "|"]
+    exp = results["experiment"]
+    lines = ["| atoms | set | E (eV/atom) | coordination | 4-fold / 5-fold | angle mean ± std (°) | g(r) peaks (Å) | "
+             "S(q) peaks (1/Å) | CPU s/cell |", "|---" * 9 + "|"]
     for n, size in results["sizes"].items():
-        rows = [("diffusion, raw (no relax)", size["diffusion_before_relax"], None)]
-        rows += [(name.replace("_", "-"), size[name], size[name]["relax"]) for name in ("diffusion", "melt_quench",
-                                                                                        "random")]
-        for label, st, relax in rows:
-            fr = st["coordination_fractions"]
-            steps = "" if relax is None else f"{relax['steps_mean']:.0f}"
+        names = [k for k in ("diffusion", "diffusion_guided") if k in size] + ["random", "melt_quench"]
+        for name in names:
+            st = size[name]
+            if name in ("diffusion", "diffusion_guided"):
+                cpu = f"{size[f'{name}_vs']['cpu_seconds_per_cell']:.1f}"
+            elif name == "random":
+                cpu = f"{st['relax']['cpu_seconds_per_cell']:.1f} (relax)"
+            else:
+                cpu = f"{size['melt_quench_cpu_seconds_per_cell']:.0f}"
+            label = {"diffusion": "diffusion + relax", "diffusion_guided": "guided diffusion + relax",
+                     "random": "random + relax", "melt_quench": "melt-quench (data)"}[name]
             lines.append(
                 f"| {n} | {label} | {st['energy_per_atom_mean']:.3f} ± {st['energy_per_atom_std']:.3f} | "
-                f"{st['coordination_mean']:.2f} | {100 * fr.get('4', 0):.0f} % | {100 * fr.get('5', 0):.0f} % | "
-                f"{st['angle_mean']:.1f} ± {st['angle_std']:.1f} | {st['angle_std_fourfold']:.1f} | "
-                f"{st['first_peak']:.3f} | {steps} |")
-    full = results["sizes"].get("64", {}).get("full_relax")
-    if full:
-        lines += ["", "| 64 atoms, full relax (f_max 0.001 eV/Å) | E (eV/atom) | coordination | 4-fold | "
-                  "angle std (°) | FIRE steps (mean) |", "|---" * 6 + "|"]
-        for name in ("diffusion", "random"):
-            st = full[name]
-            lines.append(f"| {name} | {st['energy_per_atom_mean']:.3f} ± {st['energy_per_atom_std']:.3f} | "
-                         f"{st['coordination_mean']:.2f} | {100 * st['fourfold_fraction']:.0f} % | "
-                         f"{st['angle_std']:.1f} | {st['relax']['steps_mean']:.0f} |")
-        mq = results["sizes"]["64"]["melt_quench"]
-        lines.append(f"| melt-quench (its own final FIRE) | {mq['energy_per_atom_mean']:.3f} ± "
-                     f"{mq['energy_per_atom_std']:.3f} | {mq['coordination_mean']:.2f} | "
-                     f"{100 * mq['fourfold_fraction']:.0f} % | {mq['angle_std']:.1f} | - |")
-    t = results["timing"]
-    lines += ["", "| atoms | diffusion sample (s/cell, warm) | first call incl. compile (s/cell) | "
-              "short relax (s/cell) | sample + relax (s/cell) | melt-quench (s/cell) |", "|---" * 6 + "|"]
-    for n in results["sizes"]:
-        mq = t["melt_quench_recorded_s_per_cell"].get(n)
-        here = t.get("melt_quench_64_timed_here_s") if n == "64" else None
-        mq_text = (f"{mq:.0f} (recorded)" if mq else "-") + (f", {here:.0f} (timed here)" if here else "")
-        r = t[n]
-        lines.append(f"| {n} | {r['diffusion_sample_s_per_cell']:.2f} | {r['diffusion_first_call_s_per_cell']:.2f} | "
-                     f"{r['short_relax_s_per_cell']:.2f} | {r['diffusion_plus_relax_s_per_cell']:.2f} | {mq_text} |")
-    for prop, rows in results["conditioned"].items():
-        lines += ["", f"| {prop}: requested | guidance scale | achieved, raw sample | achieved, after short relax | "
-                  "|error| raw | |error| relaxed | E after relax (eV/atom) |", "|---" * 7 + "|"]
-        for r in rows:
-            req = "unconditional" if r["target"] is None else f"{r['target']:.3g}"
-            err = ("-", "-") if r["target"] is None else (f"{r['abs_error_before']:.3f}", f"{r['abs_error_after']:.3f}")
-            lines.append(f"| {req} | {r['guidance_scale']:g} | "
-                         f"{r['before_relax_mean']:.3f} ± {r['before_relax_std']:.3f}"
-                         f" | {r['after_relax_mean']:.3f} ± {r['after_relax_std']:.3f} | {err[0]} | {err[1]} | "
-                         f"{r['energy_after']:.3f} |")
+                f"{st['coordination_mean']:.3f} | {100 * st['fourfold_fraction']:.1f} % / "
+                f"{100 * st['fivefold_fraction']:.1f} % | {st['angle_mean']:.1f} ± {st['angle_std']:.1f} | "
+                f"{st['gr_peak_1']:.2f} / {st['gr_peak_2']:.2f} / {st['gr_peak_3']:.2f} | "
+                f"{st['sq_peak_1']:.2f} / {st['sq_peak_2']:.2f} / {st['sq_peak_3']:.2f} | {cpu} |")
+    lines.append("| | experiment (Laaziri 1999) / targets | | 3.90–4.05 | ≥ 95 % / ≤ 3 % | 109.5 ± 1.5, std ≤ 11 | "
+                 + " / ".join(f"{x:.2f}" for x in exp["gr_peaks"]) + " | "
+                 + " / ".join(f"{x:.2f}" for x in exp["sq_peaks"]) + " | |")
+    lines += ["", "| atoms | set | closer to the data than random + relax | 4-fold ≥ 90 % | E − E(melt-quench) "
+              "(eV/atom) | CPU time vs melt-quench |", "|---" * 6 + "|"]
+    for n, size in results["sizes"].items():
+        for name in ("diffusion", "diffusion_guided"):
+            if f"{name}_vs" not in size:
+                continue
+            v = size[f"{name}_vs"]
+            c = v["closer_than_random"]
+            missed = [k for k, x in c.items() if not x["closer"]]
+            lines.append(f"| {n} | {name.replace('_', ' ')} | {sum(x['closer'] for x in c.values())}/{len(c)}"
+                         + (f" (not: {', '.join(missed)})" if missed else "") + f" | "
+                         f"{'yes' if v['fourfold_at_least_0.90'] else 'no'} | {v['energy_gap_to_melt_quench']:+.3f} | "
+                         f"{v['speedup_vs_melt_quench']:.0f}× less |")
     return "\n".join(lines)
 
 
@@ -499,7 +485,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny model, few samples")
     parser.add_argument("--train-only", action="store_true", help="stop after training")
     parser.add_argument("--steps", type=int, default=None, help="training steps (default: Setup.steps)")
-    parser.add_argument("--no-512", action="store_true", help="skip the 512-atom cells")
+    parser.add_argument("--sizes", type=str, default=None, help="comma-separated cell sizes to generate (default "
+                        "64,216,512)")
+    parser.add_argument("--guidance-scale", type=float, default=None,
+                        help="scale of the energy + four-fold guidance (0: unguided only; default EvalSetup's)")
     parser.add_argument("--tables", action="store_true", help="print the README tables from amorphous_si.json")
     args = parser.parse_args(argv)
     if args.tables:
@@ -512,11 +501,11 @@ def main(argv: list[str] | None = None) -> None:
         (f" --steps {args.steps}" if args.steps is not None else "")
     out_dir = RUNS / ("quick" if args.quick else "")
     out_dir.mkdir(parents=True, exist_ok=True)
-    cells = {n: load_cells(n) for n in (64, 216)}
+    cells = {n: load_cells(n) for n in SIZES}
     train, val = split(cells)
     if args.quick:
         train, val = cells[64][:2], cells[64][-1:]
-    model = train_model(setup, train, val, out_dir / "a_si_diffusion.ckpt", command)
+    model = train_model(setup, train, val, out_dir / "a_si_vink_diffusion.ckpt", command)
     if args.train_only:
         return
     evaluate(model, cells, args, out_dir)

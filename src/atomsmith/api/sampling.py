@@ -235,8 +235,8 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
            cell: Any = None, target: Any = None, range: Any = None, guidance_scale: float = 10.0,  # noqa: A002
            property_scale: float = 0.1, predictors: Sequence[str] = (), guidance_mode: str = "auto",
            cfg_scale: float = 2.0, steps: int | None = None, sampler: str = "pc", batch_size: int = 256,
-           guidance: Any = None, relax: bool = False, relax_steps: int = 300, progress: bool = False,
-           stats: dict | None = None) -> list[Crystal]:
+           guidance: Any = None, relax: bool = False, relax_steps: int = 300, potential: str | None = None,
+           progress: bool = False, stats: dict | None = None) -> list[Crystal]:
     """Draw ``n`` structures.
 
     Args:
@@ -262,6 +262,8 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
       relax: short fixed-cell Stillinger-Weber relaxation of each sample (pure Si only); adds the property
         ``sw_energy_per_atom`` (eV/atom).
       relax_steps: iteration limit of the relaxation.
+      potential: the SW parameter set of the relaxation (``"vink"``, ``"original"``; default the one the shipped
+        a-Si was made with, ``atomsmith.physics.asi_set.SHIPPED_POTENTIAL``).
       progress: show a progress bar.
       stats: filled with sampler statistics (e.g. neighbour-list ``overflow`` count).
 
@@ -292,14 +294,14 @@ def sample(model: ModelLike = None, n: int = 10, *, seed: int = 0, composition: 
         objective = guidance if plan.objective is None else plan.objective + guidance
         plan = dataclasses.replace(plan, objective=objective)
     return sample_with_plan(generator, n, plan, seed=seed, composition=composition, cell=cell, relax=relax,
-                            relax_steps=relax_steps, name=name, guidance_scale=guidance_scale, cfg_scale=cfg_scale,
+                            relax_steps=relax_steps, potential=potential, name=name, guidance_scale=guidance_scale, cfg_scale=cfg_scale,
                             steps=steps or None, method=sampler, batch_size=batch_size, progress=progress,
                             stats=stats)
 
 
 def sample_with_plan(generator: Any, n: int, plan: GuidancePlan, *, seed: int = 0, composition: Any = None,
-                     cell: Any = None, relax: bool = False, relax_steps: int = 300, name: str | None = None,
-                     **settings: Any) -> list[Crystal]:
+                     cell: Any = None, relax: bool = False, relax_steps: int = 300, potential: str | None = None,
+                     name: str | None = None, **settings: Any) -> list[Crystal]:
     """:func:`sample` for a loaded generator and a resolved :class:`GuidancePlan`: one call of
     ``generator.sample`` (the :class:`~atomsmith.generators.protocol.Generator` protocol).
 
@@ -322,21 +324,30 @@ def sample_with_plan(generator: Any, n: int, plan: GuidancePlan, *, seed: int = 
     crystals = generator.sample(jax.random.PRNGKey(seed), n, conditions=conditions or None, guidance=plan.objective,
                                 options=options)
     if relax and capabilities_of(generator).produces == "crystals":  # environments (clusters) are never relaxed
-        return relax_all(crystals, relax_steps)[0]
+        return relax_all(crystals, relax_steps, potential)[0]
     return crystals
 
 
-def relax_all(crystals: Sequence[Crystal], max_steps: int = 300) -> tuple[list[Crystal], list[dict]]:
-    """Short fixed-cell Stillinger-Weber relaxation (FIRE) of pure-Si cells; returns the relaxed cells (property
-    ``sw_energy_per_atom``, eV/atom) and each relaxation's record. Raises :class:`InvalidRequestError` otherwise."""
+def relax_all(crystals: Sequence[Crystal], max_steps: int = 300, potential: str | None = None
+              ) -> tuple[list[Crystal], list[dict]]:
+    """Short fixed-cell Stillinger-Weber relaxation (FIRE) of pure-Si cells with the parameter set ``potential``
+    (default ``asi_set.SHIPPED_POTENTIAL``, the one the shipped a-Si was made with); returns the relaxed cells
+    (property ``sw_energy_per_atom``, eV/atom) and each relaxation's record (with ``potential``). Raises
+    :class:`InvalidRequestError` otherwise."""
+    from atomsmith.physics.asi_set import SHIPPED_POTENTIAL
     from atomsmith.physics.relax import relax_crystal
+    from atomsmith.physics.stillinger_weber import PARAMETER_SETS
+
+    potential = SHIPPED_POTENTIAL if potential is None else potential
+    if potential not in PARAMETER_SETS:
+        raise InvalidRequestError(f"unknown potential {potential!r}; known: {', '.join(PARAMETER_SETS)}")
 
     if any(set(int(z) for z in c.numbers) != {14} for c in crystals):
         raise InvalidRequestError("relaxation uses the Stillinger-Weber Si potential: every structure must be "
                                   "pure Si")
     out, records = [], []
     for c in crystals:
-        relaxed, record = relax_crystal(c, max_steps=max_steps)
+        relaxed, record = relax_crystal(c, max_steps=max_steps, params=potential)
         out.append(relaxed.with_properties(sw_energy_per_atom=record["energy_per_atom"]))
-        records.append(record)
+        records.append({**record, "potential": potential})
     return out, records

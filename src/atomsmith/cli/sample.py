@@ -46,6 +46,8 @@ def sample(
     relax: bool = typer.Option(False, "--relax", help="Short Stillinger-Weber relaxation of every sample (Si "
                                                       "cells; fixed cell, FIRE to 0.01 eV/Å or --relax-steps)."),
     relax_steps: int = typer.Option(300, min=1, help="Iteration limit of --relax."),
+    potential: str = typer.Option(None, "--potential", help="SW parameter set of --relax: vink (default: the one "
+                                                            "the shipped a-Si was made with) or original."),
     target: list[str] = typer.Option(None, "--target", "-t",
                                      help="Guide toward a property value, e.g. --target heat_ref=0.5 (repeatable: "
                                           "several properties at once)."),
@@ -123,8 +125,8 @@ def sample(
     relax_rows = []
     if relax:
         with _usage_errors("--relax"):
-            crystals, records = api.relax_all(crystals, relax_steps)
-        relax_rows = [("SW energy after relaxation (mean)",
+            crystals, records = api.relax_all(crystals, relax_steps, potential)
+        relax_rows = [(f"SW energy after relaxation (mean, {records[0]['potential']} parameters)",
                        f"{np.mean([r['energy_per_atom'] for r in records]):.3f} eV/atom"),
                       ("relaxations converged (f_max 0.01 eV/Å)",
                        f"{sum(bool(r['converged']) for r in records)} / {len(records)}")]

@@ -398,6 +398,10 @@ def amorphous_statistics(crystals: Sequence[Crystal] | Crystal, cutoff: float = 
         sq_peaks=tuple(float(p) for p in sq_peaks), sq_r_max=float(sq_r_max) if with_sq else float("nan"))
 
 
+#: Experimental a-Si peak positions (Laaziri et al., Phys. Rev. Lett. 82, 3460 (1999), as quoted in issue 15):
+#: g(r) in Å, S(q) in Å^-1; the targets below are centred on them.
+A_SI_EXPERIMENT = {"gr_peaks": (2.35, 3.78, 5.76), "sq_peaks": (1.98, 3.60, 5.64)}
+
 #: The a-Si targets of issue 15 (``(low, high)``, inclusive), built around experiment on annealed a-Si
 #: (Laaziri et al., Phys. Rev. Lett. 82, 3460 (1999): g(r) peaks 2.35 / 3.78 / 5.76 Å, S(q) peaks
 #: 1.98 / 3.60 / 5.64 Å^-1, as quoted in the issue) and DFT-quality models (coordination 3.9-4.0, >= 95 % four-fold,

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from atomsmith.physics import verlet
-from atomsmith.physics.stillinger_weber import SWModel
+from atomsmith.physics.stillinger_weber import SILICON, SWModel, SWParams, parameter_set
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,19 +162,23 @@ def fire_relax(positions: jax.Array, lattice: jax.Array, spec: verlet.ListSpec, 
 
 
 def relax_crystal(crystal, fmax: float = 0.01, max_steps: int = 300, max_degree: int = 32,
-                  max_neighbors: int = 64):
+                  max_neighbors: int = 64, params: SWParams | str = SILICON):
     """Fixed-cell FIRE relaxation of a Si cell with Stillinger-Weber (e.g. the short relaxation after sampling).
 
     Args:
       crystal: a :class:`~atomsmith.structures.crystal.Crystal` (all atoms are treated as Si; the species are kept).
       fmax: force threshold, eV/Å; max_steps: iteration limit; max_degree, max_neighbors: SW and Verlet capacities.
+      params: the SW parameter set, or its name in :data:`~atomsmith.physics.stillinger_weber.PARAMETER_SETS`
+        (``"original"``, ``"vink"``: the shipped a-Si is scored with ``asi_set.SHIPPED_POTENTIAL``).
     Returns:
       ``(relaxed crystal, record)`` with ``record = {steps, max_force (eV/Å), converged, overflow,
       energy_per_atom (eV/atom)}``.
     """
     from atomsmith.structures.crystal import Crystal
 
-    config = FireConfig(fmax=fmax, max_steps=max_steps, model=SWModel(max_degree=max_degree))
+    if isinstance(params, str):
+        params = parameter_set(params)
+    config = FireConfig(fmax=fmax, max_steps=max_steps, model=SWModel(params=params, max_degree=max_degree))
     spec = relax_spec(crystal.lattice, crystal.n_atoms, config, max_neighbors)
     r = fire_relax(jnp.asarray(crystal.positions, jnp.float32), jnp.asarray(crystal.lattice, jnp.float32), spec,
                    config)
